@@ -1,0 +1,473 @@
+"""The job ledger: every state change is a guarded compare-and-set on one row.
+
+Two workers can never both move a step from ``planned`` to ``submitting``: the UPDATE names the state it
+expects and only one of them sees a changed row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from storage.db import get_engine
+from storage.models import (
+    ITEM_TERMINAL,
+    STEP_INFLIGHT,
+    STEP_TERMINAL,
+    Attempt,
+    Batch,
+    Item,
+    Step,
+    utcnow,
+)
+
+INSERT_CHUNK = 500
+
+
+def idempotency_key(batch_id: str, item_key: str, index: int, kind: str, variant: int) -> str:
+    """The unique key of one LetzAI job: (batch, item, step, variant)."""
+    raw = f"{batch_id}\x00{item_key}\x00{index}\x00{kind}\x00{variant}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def new_batch_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class Ledger:
+    """Queries and guarded updates over the ledger tables."""
+
+    def __init__(self, url_or_engine: str | Engine) -> None:
+        self.engine = get_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- creation ----------------------------------------------------------------------------------
+    def create_batch(
+        self,
+        *,
+        name: str,
+        spec_hash: str,
+        steps: list[dict[str, Any]],
+        items: Iterable[tuple[str, dict[str, Any]]],
+        max_jobs: int | None = None,
+        spec_path: str | None = None,
+        schedule: str | None = None,
+        batch_id: str | None = None,
+    ) -> Batch:
+        """Write a batch, its items and every planned step, in chunks (bounded memory).
+
+        ``steps`` are dicts with at least ``kind``, ``remote_kind`` and ``variants``.
+        """
+        batch = Batch(
+            id=batch_id or new_batch_id(),
+            name=name,
+            spec_hash=spec_hash,
+            steps=steps,
+            max_jobs=max_jobs,
+            spec_path=spec_path,
+            schedule=schedule,
+            state="creating",
+        )
+        with self.session() as s:
+            s.add(batch)
+            s.commit()
+        total = 0
+        for chunk in _chunks(items, INSERT_CHUNK):
+            with self.session() as s:
+                rows = []
+                for key, fields in chunk:
+                    item = Item(batch_id=batch.id, seq=total, key=key, fields=fields)
+                    total += 1
+                    rows.append(item)
+                s.add_all(rows)
+                s.flush()
+                for item in rows:
+                    s.add_all(self._plan_steps(batch.id, item, steps))
+                s.commit()
+        with self.session() as s:
+            s.exec(update(Batch).where(col(Batch.id) == batch.id).values(items_total=total, state="running"))
+            s.commit()
+        batch.items_total = total
+        batch.state = "running"
+        return batch
+
+    @staticmethod
+    def _plan_steps(batch_id: str, item: Item, steps: list[dict[str, Any]]) -> list[Step]:
+        variants = 1
+        for spec in steps:
+            variants *= int(spec.get("variants") or 1)
+        assert item.id is not None
+        return [
+            Step(
+                batch_id=batch_id,
+                item_id=item.id,
+                idempotency_key=idempotency_key(batch_id, item.key, index, spec["kind"], variant),
+                index=index,
+                kind=spec["kind"],
+                variant=variant,
+                remote_kind=spec["remote_kind"],
+            )
+            for variant in range(variants)
+            for index, spec in enumerate(steps)
+        ]
+
+    # -- reads -------------------------------------------------------------------------------------
+    def batch(self, batch_id: str) -> Batch | None:
+        with self.session() as s:
+            return s.get(Batch, batch_id)
+
+    def find_batch(self, name: str, spec_hash: str) -> Batch | None:
+        """The newest batch of that name built from the same spec content."""
+        with self.session() as s:
+            stmt = (
+                select(Batch)
+                .where(Batch.name == name, Batch.spec_hash == spec_hash, Batch.schedule == None)  # noqa: E711
+                .order_by(col(Batch.created_at).desc())
+            )
+            return s.exec(stmt).first()
+
+    def find_batch_prefix(self, prefix: str) -> list[Batch]:
+        with self.session() as s:
+            return list(s.exec(select(Batch).where(col(Batch.id).startswith(prefix))).all())
+
+    def step(self, step_id: int) -> Step | None:
+        with self.session() as s:
+            return s.get(Step, step_id)
+
+    def item(self, item_id: int) -> Item | None:
+        with self.session() as s:
+            return s.get(Item, item_id)
+
+    def item_steps(self, item_id: int) -> list[Step]:
+        with self.session() as s:
+            stmt = select(Step).where(Step.item_id == item_id).order_by(col(Step.variant), col(Step.index))
+            return list(s.exec(stmt).all())
+
+    def previous_step(self, step: Step) -> Step | None:
+        if step.index == 0:
+            return None
+        with self.session() as s:
+            stmt = select(Step).where(
+                Step.item_id == step.item_id, Step.variant == step.variant, Step.index == step.index - 1
+            )
+            return s.exec(stmt).first()
+
+    def items(self, batch_id: str, states: Sequence[str] | None = None, limit: int | None = None) -> list[Item]:
+        with self.session() as s:
+            stmt = select(Item).where(Item.batch_id == batch_id)
+            if states:
+                stmt = stmt.where(col(Item.state).in_(states))
+            stmt = stmt.order_by(col(Item.seq))
+            if limit:
+                stmt = stmt.limit(limit)
+            return list(s.exec(stmt).all())
+
+    def iter_items_with_steps(self, batch_id: str, chunk: int = 500) -> Iterator[tuple[Item, list[Step]]]:
+        """Every item of a batch with its steps, in item order, a chunk at a time."""
+        last = -1
+        while True:
+            with self.session() as s:
+                items = list(
+                    s.exec(
+                        select(Item)
+                        .where(Item.batch_id == batch_id, Item.seq > last)
+                        .order_by(col(Item.seq))
+                        .limit(chunk)
+                    ).all()
+                )
+                if not items:
+                    return
+                ids = [i.id for i in items]
+                steps = list(
+                    s.exec(
+                        select(Step).where(col(Step.item_id).in_(ids)).order_by(col(Step.variant), col(Step.index))
+                    ).all()
+                )
+            by_item: dict[int, list[Step]] = {}
+            for st in steps:
+                by_item.setdefault(st.item_id, []).append(st)
+            for item in items:
+                assert item.id is not None
+                yield item, by_item.get(item.id, [])
+            last = items[-1].seq
+
+    def item_counts(self, batch_id: str) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.exec(
+                select(Item.state, func.count()).where(Item.batch_id == batch_id).group_by(Item.state)
+            ).all()
+        return {state: int(n) for state, n in rows}
+
+    def step_counts(self, batch_id: str) -> dict[tuple[int, str, str], int]:
+        """(step index, kind, state) -> count."""
+        with self.session() as s:
+            rows = s.exec(
+                select(Step.index, Step.kind, Step.state, func.count())
+                .where(Step.batch_id == batch_id)
+                .group_by(Step.index, Step.kind, Step.state)
+            ).all()
+        return {(int(i), k, st): int(n) for i, k, st, n in rows}
+
+    def steps_in(self, batch_id: str, states: Sequence[str]) -> list[Step]:
+        with self.session() as s:
+            stmt = select(Step).where(Step.batch_id == batch_id, col(Step.state).in_(states))
+            return list(s.exec(stmt).all())
+
+    def claimed_remote_ids(self, remote_kind: str, remote_ids: Sequence[str]) -> set[str]:
+        if not remote_ids:
+            return set()
+        with self.session() as s:
+            stmt = select(Step.remote_id).where(
+                Step.remote_kind == remote_kind, col(Step.remote_id).in_(list(remote_ids))
+            )
+            return {r for r in s.exec(stmt).all() if r}
+
+    # -- guarded writes ----------------------------------------------------------------------------
+    def transition(self, step_id: int, expected: Sequence[str], new_state: str, **values: Any) -> bool:
+        """Move a step to ``new_state`` only if it is in one of ``expected``; True when this call did it."""
+        values.setdefault("updated_at", utcnow())
+        with self.session() as s:
+            result = s.exec(  # type: ignore[call-overload]
+                update(Step)
+                .where(col(Step.id) == step_id, col(Step.state).in_(list(expected)))
+                .values(state=new_state, **values)
+            )
+            s.commit()
+            return bool(result.rowcount == 1)
+
+    def begin_submit(self, step_id: int, batch_id: str) -> bool:
+        """planned → submitting, only while the batch is running: the one gate before a POST."""
+        now = utcnow()
+        running = select(Batch.id).where(Batch.id == batch_id, Batch.state == "running").exists()
+        with self.session() as s:
+            result = s.exec(  # type: ignore[call-overload]
+                update(Step)
+                .where(col(Step.id) == step_id, col(Step.state) == "planned", running)
+                .values(
+                    state="submitting",
+                    submitting_since=now,
+                    updated_at=now,
+                    submit_attempts=Step.submit_attempts + 1,
+                )
+            )
+            s.commit()
+            return bool(result.rowcount == 1)
+
+    def bump_submit(self, step_id: int, seen_attempts: int) -> bool:
+        """Take the right to re-POST a ``submitting`` step: only one caller wins per attempt number."""
+        now = utcnow()
+        with self.session() as s:
+            result = s.exec(  # type: ignore[call-overload]
+                update(Step)
+                .where(col(Step.id) == step_id, col(Step.state) == "submitting", Step.submit_attempts == seen_attempts)
+                .values(submit_attempts=seen_attempts + 1, submitting_since=now, updated_at=now)
+            )
+            s.commit()
+            return bool(result.rowcount == 1)
+
+    def unclaim_job(self, batch_id: str) -> None:
+        """Give back a job counted by :meth:`claim_job` whose POST certainly created nothing."""
+        with self.session() as s:
+            s.exec(  # type: ignore[call-overload]
+                update(Batch)
+                .where(col(Batch.id) == batch_id, Batch.jobs_submitted > 0)
+                .values(jobs_submitted=Batch.jobs_submitted - 1)
+            )
+            s.commit()
+
+    def update_step(self, step_id: int, **values: Any) -> None:
+        values.setdefault("updated_at", utcnow())
+        with self.session() as s:
+            s.exec(update(Step).where(col(Step.id) == step_id).values(**values))  # type: ignore[call-overload]
+            s.commit()
+
+    def bump_polls(self, step_id: int, **values: Any) -> None:
+        values.setdefault("updated_at", utcnow())
+        with self.session() as s:
+            s.exec(  # type: ignore[call-overload]
+                update(Step).where(col(Step.id) == step_id).values(polls=Step.polls + 1, **values)
+            )
+            s.commit()
+
+    def record_attempt(self, step_id: int, task: str, outcome: str, started: datetime, error: str | None = None) -> None:
+        duration = int((utcnow() - started).total_seconds() * 1000)
+        with self.session() as s:
+            s.add(Attempt(step_id=step_id, task=task, outcome=outcome, error=error, started_at=started, duration_ms=duration))
+            s.exec(update(Step).where(col(Step.id) == step_id).values(attempts=Step.attempts + 1))  # type: ignore[call-overload]
+            s.commit()
+
+    def set_batch_state(self, batch_id: str, expected: Sequence[str], new_state: str, message: str | None = None, **values: Any) -> bool:
+        with self.session() as s:
+            vals: dict[str, Any] = {"state": new_state, **values}
+            if message is not None:
+                vals["message"] = message
+            result = s.exec(  # type: ignore[call-overload]
+                update(Batch).where(col(Batch.id) == batch_id, col(Batch.state).in_(list(expected))).values(**vals)
+            )
+            s.commit()
+            return bool(result.rowcount == 1)
+
+    def update_batch(self, batch_id: str, **values: Any) -> None:
+        with self.session() as s:
+            s.exec(update(Batch).where(col(Batch.id) == batch_id).values(**values))  # type: ignore[call-overload]
+            s.commit()
+
+    def claim_job(self, batch_id: str) -> bool:
+        """Count one more submitted job against the batch's ``max_jobs``; False once the cap is reached."""
+        with self.session() as s:
+            result = s.exec(  # type: ignore[call-overload]
+                update(Batch)
+                .where(
+                    col(Batch.id) == batch_id,
+                    or_(col(Batch.max_jobs).is_(None), Batch.jobs_submitted < Batch.max_jobs),
+                )
+                .values(jobs_submitted=Batch.jobs_submitted + 1)
+            )
+            s.commit()
+            return bool(result.rowcount == 1)
+
+    def set_item_state(self, item_id: int, expected: Sequence[str], new_state: str, **values: Any) -> bool:
+        with self.session() as s:
+            result = s.exec(  # type: ignore[call-overload]
+                update(Item).where(col(Item.id) == item_id, col(Item.state).in_(list(expected))).values(state=new_state, **values)
+            )
+            s.commit()
+            return bool(result.rowcount == 1)
+
+    def mark_items_queued(self, item_ids: Sequence[int]) -> None:
+        now = utcnow()
+        with self.session() as s:
+            s.exec(  # type: ignore[call-overload]
+                update(Item).where(col(Item.id).in_(list(item_ids))).values(state="queued", kicked_at=now)
+            )
+            s.commit()
+
+    # -- fan-in ------------------------------------------------------------------------------------
+    def settle_item(self, item_id: int) -> str | None:
+        """Move a queued item to done/failed/cancelled once all its steps are terminal.
+
+        Returns the new state when this call settled it, else None (not finished yet, or already settled:
+        counting an item twice is impossible).
+        """
+        steps = self.item_steps(item_id)
+        if not steps or any(st.state not in STEP_TERMINAL for st in steps):
+            return None
+        if all(st.state == "done" for st in steps):
+            new_state, error = "done", None
+        elif any(st.state == "cancelled" for st in steps) and not any(st.state == "failed" for st in steps):
+            new_state, error = "cancelled", "cancelled"
+        else:
+            failed = [st for st in steps if st.state == "failed"]
+            error = "; ".join(
+                f"step {st.index + 1} {st.kind}" + (f" (variant {st.variant})" if st.variant else "") + f": {st.error_message}"
+                for st in failed
+            ) or "failed"
+            new_state = "failed"
+        with self.session() as s:
+            result = s.exec(  # type: ignore[call-overload]
+                update(Item)
+                .where(col(Item.id) == item_id, col(Item.state).not_in(list(ITEM_TERMINAL)))
+                .values(state=new_state, error=error, finished_at=utcnow(), finish_runs=Item.finish_runs + 1)
+            )
+            s.commit()
+            return new_state if result.rowcount == 1 else None
+
+    def batch_settled(self, batch_id: str) -> bool:
+        """True when every item of the batch is terminal."""
+        with self.session() as s:
+            open_items = s.exec(
+                select(func.count()).where(Item.batch_id == batch_id, col(Item.state).not_in(list(ITEM_TERMINAL)))
+            ).one()
+        return int(open_items) == 0
+
+    # -- reconciler queries ------------------------------------------------------------------------
+    def stalled_items(self, now: datetime, grace: timedelta, limit: int = 500) -> list[Item]:
+        """Queued items of running batches with a step nobody touched in time, or past its deadline."""
+        cutoff = now - grace
+        with self.session() as s:
+            overdue = (
+                select(Step.item_id)
+                .where(
+                    col(Step.state).not_in(list(STEP_TERMINAL)),
+                    or_(
+                        col(Step.next_poll_at) < cutoff,
+                        col(Step.deadline_at) < now,
+                        (col(Step.next_poll_at).is_(None)) & (col(Step.updated_at) < cutoff),
+                    ),
+                )
+                .distinct()
+            )
+            stmt = (
+                select(Item)
+                .join(Batch, col(Batch.id) == Item.batch_id)
+                .where(
+                    Batch.state == "running",
+                    Item.state == "queued",
+                    col(Item.id).in_(overdue),
+                    or_(col(Item.kicked_at).is_(None), col(Item.kicked_at) < cutoff),
+                )
+                .limit(limit)
+            )
+            return list(s.exec(stmt).all())
+
+    def unsettled_finished_items(self, limit: int = 500) -> list[int]:
+        """Queued items all of whose steps are terminal (their fan-in message was lost)."""
+        with self.session() as s:
+            open_steps = select(Step.item_id).where(col(Step.state).not_in(list(STEP_TERMINAL)))
+            stmt = (
+                select(Item.id)
+                .where(Item.state == "queued", col(Item.id).not_in(open_steps))
+                .limit(limit)
+            )
+            return [i for i in s.exec(stmt).all() if i is not None]
+
+    def batches_in(self, states: Sequence[str]) -> list[Batch]:
+        with self.session() as s:
+            return list(s.exec(select(Batch).where(col(Batch.state).in_(list(states)))).all())
+
+    def inflight_steps(self) -> list[Step]:
+        with self.session() as s:
+            return list(s.exec(select(Step).where(col(Step.state).in_(list(STEP_INFLIGHT)))).all())
+
+    def reset_failed(self, batch_id: str) -> int:
+        """Re-plan failed, skipped and cancelled steps of unfinished items (done steps are kept)."""
+        with self.session() as s:
+            failed_items = select(Item.id).where(Item.batch_id == batch_id, col(Item.state).in_(["failed", "cancelled"]))
+            s.exec(  # type: ignore[call-overload]
+                update(Step)
+                .where(
+                    col(Step.item_id).in_(failed_items),
+                    col(Step.state).in_(["failed", "skipped", "cancelled"]),
+                )
+                .values(
+                    state="planned", remote_id=None, error_class=None, error_status=None, error_message=None,
+                    progress=0.0, next_poll_at=None, deadline_at=None, results=[], updated_at=utcnow(),
+                )
+            )
+            result = s.exec(  # type: ignore[call-overload]
+                update(Item)
+                .where(Item.batch_id == batch_id, col(Item.state).in_(["failed", "cancelled"]))
+                .values(state="pending", error=None, finished_at=None)
+            )
+            s.commit()
+            return int(result.rowcount)
+
+
+def _chunks(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for value in iterable:
+        chunk.append(value)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,142 @@
+"""Batch bookkeeping: feeding items in windows, the fan-in barrier, and the manifest written once."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from storage.layout import manifest_key
+from storage.models import Batch, Item, utcnow
+from tasks import runtime
+
+log = logging.getLogger(__name__)
+
+#: Items in flight per batch: enough to keep every in-flight slot busy, bounded for Redis and the producer.
+def window() -> int:
+    return max(50, 3 * runtime.settings().letzai_max_inflight)
+
+
+FEED_EVERY = 1.0
+
+
+def claim_pending(batch_id: str, count: int) -> list[int]:
+    """Atomically move up to ``count`` pending items (in order) to queued; their ids."""
+    ledger = runtime.ledger()
+    now = utcnow()
+    with ledger.session() as s:
+        pending = (
+            select(Item.id).where(Item.batch_id == batch_id, Item.state == "pending").order_by(col(Item.seq)).limit(count)
+        )
+        rows = s.exec(  # type: ignore[call-overload]
+            update(Item)
+            .where(col(Item.id).in_(pending.scalar_subquery()), Item.state == "pending")
+            .values(state="queued", kicked_at=now)
+            .returning(Item.id)
+        ).all()
+        s.commit()
+    return sorted(int(r[0]) for r in rows)
+
+
+def feed(batch_id: str) -> float | None:
+    """Enqueue the next window of a running batch's items; seconds until the next feed, or None when done."""
+    from tasks.pipelines import enqueue_item
+
+    ledger = runtime.ledger()
+    batch = ledger.batch(batch_id)
+    if batch is None or batch.state != "running":
+        return None
+    counts = ledger.item_counts(batch_id)
+    room = window() - counts.get("queued", 0)
+    if counts.get("pending", 0) == 0:
+        ledger.update_batch(batch_id, feeder_next_at=None)
+        check_batch_done(batch_id)
+        return None
+    if room > 0:
+        for item_id in claim_pending(batch_id, room):
+            enqueue_item(item_id)
+    ledger.update_batch(batch_id, feeder_next_at=utcnow() + timedelta(seconds=FEED_EVERY + 60))
+    return FEED_EVERY
+
+
+def finish(item_id: int) -> str | None:
+    """The item's fan-in: settle it once its steps are all terminal, then check the batch barrier."""
+    ledger = runtime.ledger()
+    state = ledger.settle_item(item_id)
+    if state is not None:
+        item = ledger.item(item_id)
+        assert item is not None
+        check_batch_done(item.batch_id)
+    return state
+
+
+def check_batch_done(batch_id: str) -> bool:
+    """When every item is terminal, move the batch to finalizing once and send the finalizer."""
+    from tasks.definitions import finalize_batch
+
+    ledger = runtime.ledger()
+    batch = ledger.batch(batch_id)
+    if batch is None or batch.state != "running" or not ledger.batch_settled(batch_id):
+        return False
+    if ledger.item_counts(batch_id).get("pending"):
+        return False
+    if ledger.set_batch_state(batch_id, ("running",), "finalizing"):
+        finalize_batch.apply_async((batch_id,))
+        return True
+    return False
+
+
+def manifest(batch: Batch) -> dict[str, Any]:
+    """The manifest: every item, its status, every output (step, LetzAI id, key, sha256, size, type), every error."""
+    ledger = runtime.ledger()
+    items = []
+    for item, steps in ledger.iter_items_with_steps(batch.id):
+        outputs, errors = [], []
+        for st in steps:
+            for out in st.outputs or []:
+                outputs.append({
+                    "step": st.index + 1, "kind": st.kind, "variant": st.variant + 1, "letzai_id": st.remote_id,
+                    "image_id": out.get("image_id"), "key": out["key"], "sha256": out["sha256"],
+                    "size": out["size"], "content_type": out["content_type"],
+                })
+            if st.state in ("failed", "skipped", "cancelled") or st.error_message and st.state != "done":
+                errors.append({"step": st.index + 1, "kind": st.kind, "variant": st.variant + 1, "state": st.state,
+                               "error": st.error_message, "class": st.error_class, "http_status": st.error_status})
+        items.append({
+            "id": item.key, "status": item.state, "prompt": item.fields.get("prompt"),
+            "outputs": outputs, "errors": errors, "error": item.error,
+            "finished_at": item.finished_at.isoformat() if item.finished_at else None,
+        })
+    counts: dict[str, int] = {}
+    for it in items:
+        counts[it["status"]] = counts.get(it["status"], 0) + 1
+    return {
+        "batch": {"id": batch.id, "name": batch.name, "state": batch.state, "created_at": batch.created_at.isoformat(),
+                  "jobs_submitted": batch.jobs_submitted, "steps": batch.steps, "counts": counts},
+        "items": items,
+    }
+
+
+def finalize(batch_id: str) -> bool:
+    """Write manifest.json to storage and close the batch. Only the caller that wins the guarded update counts."""
+    ledger = runtime.ledger()
+    batch = ledger.batch(batch_id)
+    if batch is None or batch.state != "finalizing":
+        return False
+    doc = manifest(batch)
+    doc["batch"]["state"] = "done"
+    key = manifest_key(batch.name, batch.id)
+    stored = runtime.store().put_bytes(key, json.dumps(doc, indent=2).encode(), "application/json")
+    with ledger.session() as s:
+        result = s.exec(  # type: ignore[call-overload]
+            update(Batch)
+            .where(col(Batch.id) == batch_id, Batch.state == "finalizing")
+            .values(state="done", finished_at=utcnow(), manifest_key=stored.key, finalize_runs=Batch.finalize_runs + 1)
+        )
+        s.commit()
+    log.info("batch %s finished: manifest at %s", batch_id, stored.key)
+    return bool(result.rowcount == 1)

@@ -1,0 +1,62 @@
+"""Copying finished media from LetzAI to S3-compatible storage: streamed, verified, retried."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from letzai.errors import LetzAIError
+from letzai.media import open_media
+from letzai.retry import backoff
+from storage.layout import extension, media_key
+from storage.models import utcnow
+from tasks import runtime
+from tasks.steps import NEXT, Outcome, again
+
+log = logging.getLogger(__name__)
+
+MAX_COPY_ERRORS = 8
+
+
+def copy(step_id: int) -> Outcome:
+    """Copy every output of a ready step to storage; then the step is done."""
+    ledger = runtime.ledger()
+    step = ledger.step(step_id)
+    if step is None or step.state not in ("ready", "copying"):
+        return NEXT
+    if step.state == "ready" and not ledger.transition(step_id, ("ready",), "copying"):
+        return NEXT
+    batch = ledger.batch(step.batch_id)
+    item = ledger.item(step.item_id)
+    assert batch is not None and item is not None
+    fanned_out = any(int(s.get("variants") or 1) > 1 for s in batch.steps)
+    results = step.results or []
+    stored = []
+    try:
+        for k, result in enumerate(results):
+            media = open_media(result["url"])
+            key = media_key(
+                batch.name, batch.id, item.key, step.index, step.kind, extension(media.content_type, result["url"]),
+                variant=step.variant, fanned_out=fanned_out, output=k, outputs=len(results),
+            )
+            obj = runtime.store().put_stream(key, media.chunks(), media.content_type, expected_size=media.length)
+            stored.append(
+                {"key": obj.key, "sha256": obj.sha256, "size": obj.size, "content_type": obj.content_type,
+                 "image_id": result.get("image_id"), "source_url": result["url"]}
+            )
+    except (LetzAIError, Exception) as exc:  # noqa: B014  (storage errors have their own root)
+        retryable = getattr(exc, "retryable", False)
+        errors = step.errors_in_row + 1
+        message = getattr(exc, "message", None) or str(exc)
+        if retryable and errors < MAX_COPY_ERRORS:
+            delay = backoff(errors)
+            ledger.update_step(step_id, errors_in_row=errors, error_class=type(exc).__name__,
+                               error_message=f"copy: {message}"[:2000],
+                               next_poll_at=utcnow() + timedelta(seconds=delay + 60))
+            return again(delay, f"copy failed, retrying: {message}")
+        ledger.transition(step_id, ("copying",), "failed", error_class=type(exc).__name__,
+                          error_message=f"copying the media failed: {message}"[:2000], finished_at=utcnow())
+        return NEXT
+    ledger.transition(step_id, ("copying",), "done", outputs=stored, finished_at=utcnow(), errors_in_row=0,
+                      error_class=None, error_message=None, error_status=None, next_poll_at=None)
+    return NEXT

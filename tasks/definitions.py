@@ -1,0 +1,105 @@
+"""The Celery tasks: thin wrappers that load by id, call a plain function, and retry or go on.
+
+Every task here is idempotent and takes ids only (never prompts, keys or bytes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task
+from sqlalchemy.exc import OperationalError
+
+from storage.models import utcnow
+from tasks import batch as batches
+from tasks import copying, reconcile, runtime, steps
+from workers.app import app
+
+log = logging.getLogger(__name__)
+
+#: Outcomes not worth an attempt row: waiting for a slot or a token costs nothing and happens often.
+QUIET = ("waiting for an in-flight slot", "rate limited locally")
+
+
+def letzflow_task(queue: str, **options: Any) -> Callable[[Callable[..., Any]], Task]:
+    """The project's task decorator: queue, late acks, requeue on a lost worker, database retries."""
+    return app.task(  # type: ignore[no-any-return]
+        bind=True,
+        queue=queue,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        autoretry_for=(OperationalError,),
+        retry_backoff=True,
+        retry_backoff_max=30,
+        max_retries=None,
+        **options,
+    )
+
+
+def _run(task: Task, name: str, work: Callable[[int], steps.Outcome], step_id: int) -> str:
+    started = utcnow()
+    outcome = work(step_id)
+    if not outcome.note.startswith(QUIET):
+        runtime.ledger().record_attempt(step_id, name, (outcome.note or "ok")[:40], started)
+    if outcome.action == "again":
+        raise task.retry(countdown=outcome.delay, max_retries=None)
+    return outcome.action
+
+
+@letzflow_task("submit")
+def submit_step(self: Task, step_id: int) -> str:
+    """POST the step's job once (or adopt the job a lost answer created)."""
+    return _run(self, "submit", steps.submit, step_id)
+
+
+@letzflow_task("poll")
+def poll_step(self: Task, step_id: int) -> str:
+    """GET the job once; re-run itself with an adaptive countdown until it ends."""
+    return _run(self, "poll", steps.poll, step_id)
+
+
+@letzflow_task("media", soft_time_limit=1700, time_limit=1800)
+def copy_outputs(self: Task, step_id: int) -> str:
+    """Stream the finished media to storage and verify it."""
+    return _run(self, "copy", copying.copy, step_id)
+
+
+@letzflow_task("batch")
+def finish_item(self: Task, item_id: int) -> str | None:
+    """Chord callback: settle the item (once) and check the batch barrier."""
+    return batches.finish(item_id)
+
+
+@letzflow_task("batch")
+def item_failed(self: Task, *args: Any, item_id: int) -> str | None:
+    """Chord errback: a task of this item raised unexpectedly; record it and settle what can be settled."""
+    exc = next((a for a in args if isinstance(a, BaseException)), None)
+    log.error("item %s: a task failed unexpectedly: %r", item_id, exc)
+    ledger = runtime.ledger()
+    for st in ledger.item_steps(item_id):
+        if st.state in ("planned", "ready", "copying"):
+            ledger.transition(st.id, (st.state,), "failed", error_class="InternalError",  # type: ignore[arg-type]
+                              error_message=f"internal error: {exc!r}"[:2000], finished_at=utcnow())
+    return batches.finish(item_id)
+
+
+@letzflow_task("batch")
+def feed_batch(self: Task, batch_id: str) -> None:
+    """Enqueue the next window of a batch's items, then come back while any are left."""
+    delay = batches.feed(batch_id)
+    if delay is not None:
+        raise self.retry(countdown=delay, max_retries=None)
+
+
+@letzflow_task("batch")
+def finalize_batch(self: Task, batch_id: str) -> bool:
+    """Write the manifest and close the batch (exactly once)."""
+    return batches.finalize(batch_id)
+
+
+@letzflow_task("batch")
+def reconcile_ledger(self: Task) -> dict[str, int]:
+    """The periodic reconciler (beat)."""
+    return reconcile.reconcile()

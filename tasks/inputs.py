@@ -1,0 +1,91 @@
+"""What a step sends: its API body, built from the spec, the item and the previous step's output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.models import Batch, Item, Step
+from tasks import runtime
+
+
+def step_spec(batch: Batch, index: int) -> Any:
+    """The :class:`tasks.spec.StepSpec` of step ``index`` of a batch (stored as a dict in the ledger)."""
+    from tasks.spec import StepSpec
+
+    raw = batch.steps[index]
+    return StepSpec(
+        index=raw["index"],
+        kind=raw["kind"],
+        params=dict(raw.get("params") or {}),
+        variants=int(raw.get("variants") or 1),
+        skip_checks=frozenset(raw.get("skip_checks") or ()),
+    )
+
+
+def source_of(previous: Step | None, item: Item) -> tuple[str | None, str | None]:
+    """(LetzAI image id, URL) the step works on: the previous step's first output, else the item's photo."""
+    if previous is not None:
+        results = previous.results or []
+        if results:
+            first = results[0]
+            return first.get("image_id"), first.get("url")
+        return None, None
+    value = item.fields.get("image_url")
+    if not value:
+        return None, None
+    return None, resolve_item_image(item, str(value))
+
+
+def resolve_item_image(item: Item, value: str) -> str:
+    """A public URL for an item's input photo: a URL as is, a local file uploaded, an s3:// key presigned."""
+    from tasks.spec import item_source_kind
+
+    kind = item_source_kind(value)
+    if kind == "url":
+        return value
+    cached = item.fields.get("_resolved_image_url")
+    if cached:
+        return str(cached)
+    if kind == "path":
+        url = runtime.client().user_assets.upload(value)
+    else:
+        bucket, _, key = value[len("s3://") :].partition("/")
+        store = runtime.store()
+        url = store.client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=runtime.settings().s3_presign_expiry
+        )
+    fields = dict(item.fields)
+    fields["_resolved_image_url"] = url
+    _save_fields(item, fields)
+    return str(url)
+
+
+def _save_fields(item: Item, fields: dict[str, Any]) -> None:
+    from sqlalchemy import update
+    from sqlmodel import col
+
+    with runtime.ledger().session() as s:
+        s.exec(update(Item).where(col(Item.id) == item.id).values(fields=fields))  # type: ignore[call-overload]
+        s.commit()
+    item.fields = fields
+
+
+def request_for(batch: Batch, item: Item, step: Step, previous: Step | None) -> tuple[str, dict[str, Any], frozenset[str]]:
+    """(endpoint, body, skip_checks) for submitting ``step``."""
+    from tasks.spec import ItemSpec, build_request
+
+    spec = step_spec(batch, step.index)
+    image_id, url = source_of(previous, item)
+    public_fields = {k: v for k, v in item.fields.items() if not k.startswith("_")}
+    endpoint, body = build_request(spec, ItemSpec(id=item.key, fields=public_fields), image_id, url)
+    return endpoint, body, spec.skip_checks
+
+
+def resource(endpoint: str) -> Any:
+    client = runtime.client()
+    return {
+        "images": client.images,
+        "image_edits": client.image_edits,
+        "upscale": client.upscale,
+        "videos": client.videos,
+    }[endpoint]

@@ -1,0 +1,320 @@
+"""The work of one LetzAI job, as plain functions: submit it once, poll it, copy its media.
+
+Each function loads its step by id, does at most one remote call, records what happened with a guarded
+ledger update, and answers an :class:`Outcome`: go on with the chain, or run again after a delay. None of
+them sleeps. Calling any of them twice for the same step (a redelivered message) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from letzai.errors import ConnectError, LetzAIError, ValidationError
+from letzai.retry import backoff, classify
+from storage.models import STEP_TERMINAL, Batch, Step, utcnow
+from tasks import runtime
+from tasks.batch_control import halt_batch
+from tasks.inputs import request_for, resource
+from tasks.polling import next_poll_delay
+from tasks.recovery import find_created_job
+
+log = logging.getLogger(__name__)
+
+MAX_SUBMITS = 5
+#: Seconds a lost POST answer is given before the list endpoint is trusted to show the job.
+LIST_SETTLE = 2.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """``next``: the chain goes on. ``again``: run the same task after ``delay`` seconds."""
+
+    action: str
+    delay: float = 0.0
+    note: str = ""
+
+
+NEXT = Outcome("next")
+
+
+def again(delay: float, note: str = "") -> Outcome:
+    return Outcome("again", max(0.05, delay), note)
+
+
+def _ceiling() -> float:
+    """Countdowns stay a safe fraction of the Redis visibility timeout (ETA tasks are redelivered past it)."""
+    return runtime.settings().letzflow_visibility_timeout / 10
+
+
+def _deadline(step: Step) -> timedelta:
+    s = runtime.settings()
+    seconds = s.letzflow_video_deadline if step.remote_kind == "video" else s.letzflow_image_deadline
+    return timedelta(seconds=seconds)
+
+
+def _fail(step: Step, expected: tuple[str, ...], message: str, exc: BaseException | None = None) -> None:
+    runtime.ledger().transition(
+        step.id,  # type: ignore[arg-type]
+        expected,
+        "failed",
+        error_class=type(exc).__name__ if exc else "StepFailed",
+        error_status=getattr(exc, "status", None),
+        error_message=message[:2000],
+        finished_at=utcnow(),
+        next_poll_at=None,
+    )
+    runtime.inflight().release(step.id)  # type: ignore[arg-type]
+
+
+# -- submit -----------------------------------------------------------------------------------------
+def submit(step_id: int) -> Outcome:
+    """Submit a step's job exactly once (or adopt the job an earlier, answer-lost POST created)."""
+    ledger = runtime.ledger()
+    step = ledger.step(step_id)
+    if step is None or step.state not in ("planned", "submitting"):
+        return NEXT
+    batch = ledger.batch(step.batch_id)
+    assert batch is not None
+    if batch.state == "cancelled" and step.state == "planned":
+        ledger.transition(step_id, ("planned",), "cancelled", finished_at=utcnow())
+        return NEXT
+    if batch.state != "running":
+        return NEXT
+    previous = ledger.previous_step(step)
+    if previous is not None and previous.state != "done":
+        if previous.state in STEP_TERMINAL:
+            ledger.transition(
+                step_id, ("planned",), "skipped", finished_at=utcnow(),
+                error_message=f"skipped: step {previous.index + 1} ({previous.kind}) ended {previous.state}",
+            )
+            return NEXT
+        ledger.update_step(step_id, next_poll_at=utcnow() + timedelta(seconds=5))
+        return again(5, "previous step not finished")
+    if step.state == "submitting":
+        return _recover_submit(step, batch, previous)
+
+    waiting = runtime.inflight().acquire(step_id)
+    if waiting:
+        delay = runtime.inflight().wait_hint(waiting, runtime.expected_duration(step.remote_kind))
+        ledger.update_step(step_id, next_poll_at=utcnow() + timedelta(seconds=delay + 30))
+        return again(delay, "waiting for an in-flight slot")
+    wait = runtime.rate().take()
+    if wait > 0:
+        return again(wait, "rate limited locally")
+    if not ledger.begin_submit(step_id, batch.id):
+        runtime.inflight().release(step_id)
+        return NEXT
+    if not ledger.claim_job(batch.id):
+        _fail(step, ("submitting",), f"max_jobs={batch.max_jobs} reached: the batch may not create more LetzAI jobs")
+        return NEXT
+    step = ledger.step(step_id)
+    assert step is not None
+    return _post(step, batch, previous)
+
+
+def _post(step: Step, batch: Batch, previous: Step | None) -> Outcome:
+    ledger = runtime.ledger()
+    item = ledger.item(step.item_id)
+    assert item is not None and step.id is not None
+    try:
+        endpoint, body, skip = request_for(batch, item, step, previous)
+        job = resource(endpoint).create(skip_checks=skip, **body)
+    except ValidationError as exc:
+        ledger.unclaim_job(batch.id)
+        _fail(step, ("submitting",), f"invalid request: {exc.message}", exc)
+        return NEXT
+    except LetzAIError as exc:
+        return _post_failed(step, batch, exc)
+    except Exception as exc:  # a local input (upload, presign, mask file) failed before any POST
+        if getattr(exc, "retryable", False):
+            ledger.transition(step.id, ("submitting",), "planned")
+            ledger.unclaim_job(batch.id)
+            runtime.inflight().release(step.id)
+            return again(backoff(step.submit_attempts), f"input not ready: {exc}")
+        ledger.unclaim_job(batch.id)
+        _fail(step, ("submitting",), f"input could not be prepared: {exc}", exc)
+        return NEXT
+    return _accepted(step, job.id, job.progress)
+
+
+def _accepted(step: Step, remote_id: str, progress: float = 0.0) -> Outcome:
+    assert step.id is not None
+    now = utcnow()
+    first = next_poll_delay(step.remote_kind, 0.0, 0.0, runtime.expected_duration(step.remote_kind), ceiling=_ceiling())
+    try:
+        ok = runtime.ledger().transition(
+            step.id, ("submitting",), "submitted",
+            remote_id=remote_id, submitted_at=now, deadline_at=now + _deadline(step),
+            next_poll_at=now + timedelta(seconds=first), progress=progress,
+            error_class=None, error_status=None, error_message=None,
+        )
+    except IntegrityError:
+        log.error("step %s: job %s already belongs to another step", step.id, remote_id)
+        return again(1, "remote id conflict")
+    return NEXT if ok else NEXT
+
+
+def _post_failed(step: Step, batch: Batch, exc: LetzAIError) -> Outcome:
+    ledger = runtime.ledger()
+    assert step.id is not None
+    if isinstance(exc, ConnectError):
+        decision_action = "retry"  # nothing reached the API: safe to send again
+    else:
+        decision_action = ""
+    decision = classify(exc, step.submit_attempts, is_post=True)
+    action = decision_action or decision.action
+    ledger.update_step(step.id, error_class=type(exc).__name__, error_status=getattr(exc, "status", None),
+                       error_message=exc.message[:2000])
+    if action == "reconcile":
+        ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=decision.delay + 30))
+        return again(max(LIST_SETTLE, decision.delay), "answer lost: reconcile before any new POST")
+    ledger.unclaim_job(batch.id)
+    if action == "retry":
+        if step.submit_attempts >= MAX_SUBMITS:
+            _fail(step, ("submitting",), f"gave up after {step.submit_attempts} submissions: {exc.message}", exc)
+            return NEXT
+        ledger.transition(step.id, ("submitting",), "planned")
+        runtime.inflight().release(step.id)
+        delay = decision.delay if decision.action == "retry" else backoff(step.submit_attempts)
+        ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=delay + 30))
+        return again(delay, exc.message)
+    if action in ("stop_batch", "pause_batch"):
+        ledger.transition(step.id, ("submitting",), "planned")
+        runtime.inflight().release(step.id)
+        halt_batch(batch.id, "stopped" if action == "stop_batch" else "paused", exc)
+        return NEXT
+    _fail(step, ("submitting",), exc.api_message if hasattr(exc, "api_message") else exc.message, exc)
+    return NEXT
+
+
+def _recover_submit(step: Step, batch: Batch, previous: Step | None) -> Outcome:
+    """The step is ``submitting``: a crash mid-POST or a lost answer. Find the job before any new POST."""
+    ledger = runtime.ledger()
+    item = ledger.item(step.item_id)
+    assert item is not None and step.id is not None and step.submitting_since is not None
+    since = step.submitting_since
+    if since.tzinfo is None:
+        from datetime import UTC
+
+        since = since.replace(tzinfo=UTC)
+    age = (utcnow() - since).total_seconds()
+    if age < LIST_SETTLE:
+        return again(LIST_SETTLE - age, "letting the list endpoint catch up")
+    try:
+        endpoint, body, _skip = request_for(batch, item, step, previous)
+        found = find_created_job(step, endpoint, body, resource(endpoint))
+    except LetzAIError as exc:
+        decision = classify(exc, max(1, step.errors_in_row), is_post=False)
+        if decision.action in ("stop_batch", "pause_batch"):
+            halt_batch(batch.id, "stopped" if decision.action == "stop_batch" else "paused", exc)
+            return NEXT
+        ledger.update_step(step.id, errors_in_row=step.errors_in_row + 1,
+                           next_poll_at=utcnow() + timedelta(seconds=decision.delay + 30))
+        return again(decision.delay or 5, f"reconcile listing failed: {exc.message}")
+    if found:
+        return _accepted(step, found)
+    if step.submit_attempts >= MAX_SUBMITS:
+        _fail(step, ("submitting",), f"no job after {step.submit_attempts} submissions: {step.error_message}")
+        return NEXT
+    if not ledger.bump_submit(step.id, step.submit_attempts):
+        return NEXT  # another worker is re-submitting this step
+    runtime.inflight().acquire(step.id)
+    log.info("step %s: the lost POST created no job; submitting again", step.id)
+    fresh = ledger.step(step.id)
+    assert fresh is not None
+    return _post(fresh, batch, previous)
+
+
+# -- poll -------------------------------------------------------------------------------------------
+def poll(step_id: int) -> Outcome:
+    """Look at a submitted job once; decide whether it is done, failed, or when to look again."""
+    ledger = runtime.ledger()
+    step = ledger.step(step_id)
+    if step is None or step.state not in ("submitted", "running") or not step.remote_id:
+        return NEXT
+    batch = ledger.batch(step.batch_id)
+    assert batch is not None
+    if batch.state == "cancelled":
+        from tasks.batch_control import cancel_step
+
+        cancel_step(step)
+        return NEXT
+    now = utcnow()
+    if step.deadline_at is not None and now > _aware(step.deadline_at):
+        _interrupt(step)
+        _fail(step, ("submitted", "running"), f"deadline passed ({_deadline(step).total_seconds():.0f} s): job interrupted")
+        return NEXT
+    wait = runtime.rate().take()
+    if wait > 0:
+        return again(wait, "rate limited locally")
+    try:
+        job = resource(_endpoint(step)).get(step.remote_id)
+    except LetzAIError as exc:
+        decision = classify(exc, step.errors_in_row + 1)
+        if decision.action == "retry":
+            ledger.update_step(step_id, errors_in_row=step.errors_in_row + 1,
+                               next_poll_at=now + timedelta(seconds=decision.delay + 30))
+            return again(decision.delay, exc.message)
+        if decision.action in ("stop_batch", "pause_batch"):
+            halt_batch(batch.id, "stopped" if decision.action == "stop_batch" else "paused", exc)
+            return NEXT
+        _fail(step, ("submitted", "running"), f"polling failed: {exc.message}", exc)
+        return NEXT
+    ledger.bump_polls(step_id, errors_in_row=0, progress=job.progress)
+    if job.done or (job.phase == "success" and job.choices):
+        outputs = [{"url": o.url, "image_id": o.image_id} for o in job.outputs] + _choices(job.choices, job.outputs)
+        if outputs:
+            if ledger.transition(step_id, ("submitted", "running"), "ready", results=outputs, progress=100.0, next_poll_at=now + timedelta(seconds=60)):
+                runtime.inflight().release(step_id)
+                if step.submitted_at is not None:
+                    runtime.learn_duration(step.remote_kind, (now - _aware(step.submitted_at)).total_seconds())
+            return NEXT
+    if job.failed:
+        reason = job.reason or "no reason given"
+        _fail(step, ("submitted", "running"), f"LetzAI job {job.status}: {reason}")
+        return NEXT
+    if job.phase == "success" and step.remote_kind == "video":
+        _fail(step, ("submitted", "running"), f"video is {job.status} but has no media URL; keys: {', '.join(job.keys)}")
+        return NEXT
+    elapsed = (now - _aware(step.submitted_at or now)).total_seconds()
+    delay = next_poll_delay(step.remote_kind, elapsed, job.progress, runtime.expected_duration(step.remote_kind),
+                            polls=step.polls, ceiling=_ceiling())
+    ledger.transition(step_id, ("submitted", "running"), "running", next_poll_at=now + timedelta(seconds=delay + 30))
+    runtime.inflight().refresh(step_id)
+    return again(delay, f"{job.status} {job.progress:.0f}%")
+
+
+def _choices(choice_ids: list[str], have: list) -> list[dict]:
+    known = {o.image_id for o in have}
+    extra = []
+    for cid in choice_ids:
+        if cid in known:
+            continue
+        image = runtime.client().images.get(cid)
+        if image.done:
+            extra.extend({"url": o.url, "image_id": cid} for o in image.outputs[:1])
+    return extra
+
+
+def _endpoint(step: Step) -> str:
+    return {"image": "images", "image_edit": "image_edits", "upscale": "upscale", "video": "videos"}[step.remote_kind]
+
+
+def _aware(value):  # type: ignore[no-untyped-def]
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _interrupt(step: Step) -> None:
+    """Best effort: only images can be interrupted through the public API."""
+    if step.remote_kind != "image" or not step.remote_id:
+        return
+    try:
+        runtime.client().images.interrupt(step.remote_id)
+    except LetzAIError as exc:
+        log.warning("step %s: interrupting job %s failed: %s", step.id, step.remote_id, exc.message)
