@@ -1,0 +1,169 @@
+"""The simulator's knobs: one :class:`SimConfig`, settable from the command line and live over HTTP.
+
+Rates are probabilities in [0, 1] rolled per request (faults) or per job (outcomes). Latencies are seconds
+per job kind; each job's duration is its kind's latency times ``1 ± jitter`` (uniform, seeded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+JOB_KINDS = ("image", "image_edit", "upscale", "video", "model")
+
+_RATES = (
+    "fail_rate",
+    "never_finish_rate",
+    "rate_limit_rate",
+    "error_5xx_rate",
+    "lost_answer_rate",
+    "slow_rate",
+    "reset_rate",
+    "media_error_rate",
+)
+
+
+@dataclass
+class SimConfig:
+    """Every knob of the simulator.
+
+    Attributes:
+        latency_image, latency_image_edit, latency_upscale, latency_video, latency_model: seconds a job of
+            that kind takes from creation to its final status.
+        jitter: each duration varies by ± this fraction (0.3 = ±30 %).
+        fail_rate: share of jobs that end ``failed`` with a reason.
+        never_finish_rate: share of jobs that stay working forever.
+        rate_limit_rate: share of API calls answered 429 with ``Retry-After: retry_after``.
+        retry_after: seconds sent in ``Retry-After`` (429s of both kinds).
+        error_5xx_rate: share of API calls answered 500/502/503 without doing anything.
+        lost_answer_rate: share of create POSTs that create (and bill) the job but answer 502.
+        slow_rate, slow_seconds: share of API calls answered only after ``slow_seconds`` (a create still
+            creates its job first).
+        reset_rate: share of API calls whose connection is closed without an answer (after creating the job
+            for a create POST).
+        media_error_rate: share of media downloads answered 503.
+        credits: credits left (each created job costs 1; 402 when spent); None = unlimited.
+        max_concurrent_jobs: unfinished jobs allowed at once (429 beyond); None = no cap.
+        valid_keys: the only accepted API keys; None = any non-empty key not in ``bad_keys``.
+        bad_keys: keys answered 401.
+        seed: seeds every random choice (per job: seed + job counter); None = random.
+        max_jobs: jobs kept in memory; the oldest finished ones are forgotten beyond (then 404).
+        verbose: log every request to stderr.
+    """
+
+    latency_image: float = 2.0
+    latency_image_edit: float = 2.5
+    latency_upscale: float = 2.0
+    latency_video: float = 5.0
+    latency_model: float = 10.0
+    jitter: float = 0.3
+    fail_rate: float = 0.0
+    never_finish_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    retry_after: float = 1.0
+    error_5xx_rate: float = 0.0
+    lost_answer_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 35.0
+    reset_rate: float = 0.0
+    media_error_rate: float = 0.0
+    credits: int | None = None
+    max_concurrent_jobs: int | None = None
+    valid_keys: list[str] | None = None
+    bad_keys: list[str] = field(default_factory=lambda: ["invalid", "bad-key", "revoked"])
+    seed: int | None = None
+    max_jobs: int = 200_000
+    verbose: bool = False
+
+    def latency(self, kind: str) -> float:
+        """The configured latency of a job kind, in seconds."""
+        return float(getattr(self, f"latency_{kind}"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The knobs as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    def updated(self, knobs: dict[str, Any]) -> SimConfig:
+        """A copy with ``knobs`` applied, each checked and coerced.
+
+        Raises:
+            ValueError: an unknown knob or a value of the wrong type or range.
+        """
+        values = self.to_dict()
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        for name, raw in knobs.items():
+            if name not in fields:
+                raise ValueError(f"unknown knob {name!r}")
+            values[name] = _coerce(name, raw)
+        return SimConfig(**values)
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    if name in ("valid_keys", "bad_keys"):
+        if raw is None and name == "valid_keys":
+            return None
+        if isinstance(raw, str):
+            raw = [k for k in raw.split(",") if k]
+        if not isinstance(raw, list | tuple | set) or not all(isinstance(k, str) for k in raw):
+            raise ValueError(f"{name} must be a list of strings")
+        return list(raw)
+    if name == "verbose":
+        if not isinstance(raw, bool):
+            raise ValueError("verbose must be a boolean")
+        return raw
+    if name in ("credits", "max_concurrent_jobs", "seed", "max_jobs"):
+        if raw is None and name != "max_jobs":
+            return None
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ValueError(f"{name} must be an integer")
+        value = int(raw)
+        if value < (1 if name == "max_jobs" else 0):
+            raise ValueError(f"{name} must not be negative")
+        return value
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError(f"{name} must be a number")
+    number = float(raw)
+    if number < 0:
+        raise ValueError(f"{name} must not be negative")
+    if name in _RATES and number > 1:
+        raise ValueError(f"{name} is a probability (0-1)")
+    return number
+
+
+def add_cli_args(parser: argparse.ArgumentParser) -> None:
+    """Add one ``--knob-name`` option per knob (defaults left to :class:`SimConfig`)."""
+    for f in dataclasses.fields(SimConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "verbose":
+            parser.add_argument(flag, action="store_true", default=None, help="log every request")
+            continue
+        help_text = f"default: {_default_text(f)}"
+        parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)
+    parser.add_argument("--max-concurrent", dest="max_concurrent_jobs", default=None, help=argparse.SUPPRESS)
+
+
+def config_from_args(namespace: argparse.Namespace) -> SimConfig:
+    """A :class:`SimConfig` from parsed CLI options (only those given).
+
+    Raises:
+        ValueError: a bad value.
+    """
+    knobs: dict[str, Any] = {}
+    for f in dataclasses.fields(SimConfig):
+        value = getattr(namespace, f.name, None)
+        if value is None:
+            continue
+        if isinstance(value, str) and value.lower() in ("none", "null", "unlimited"):
+            value = None
+        knobs[f.name] = value
+    return SimConfig().updated(knobs)
+
+
+def _default_text(f: dataclasses.Field[Any]) -> str:
+    if f.default is not dataclasses.MISSING:
+        return str(f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return ",".join(f.default_factory())
+    return ""
