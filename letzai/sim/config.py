@@ -25,6 +25,26 @@ _RATES = (
 )
 
 
+_HELP = {
+    "jitter": "each job's duration varies by ± this fraction",
+    "fail_rate": "share of jobs ending 'failed' with a reason",
+    "never_finish_rate": "share of jobs that stay working forever",
+    "rate_limit_rate": "share of API calls answered 429 with Retry-After",
+    "retry_after": "seconds sent in Retry-After",
+    "error_5xx_rate": "share of API calls answered 500/502/503 (nothing done)",
+    "lost_answer_rate": "share of create POSTs that create and bill the job but answer 502",
+    "slow_rate": "share of API calls answered only after --slow-seconds",
+    "reset_rate": "share of API calls whose connection is dropped (creates first)",
+    "media_error_rate": "share of media downloads answered 503",
+    "credits": "credits left, 1 per job, 402 when spent ('none' = unlimited)",
+    "max_concurrent_jobs": "unfinished jobs allowed at once, 429 beyond (alias --max-concurrent)",
+    "valid_keys": "comma-separated accepted keys (default: any non-empty key)",
+    "bad_keys": "comma-separated keys answered 401",
+    "seed": "seed of every random choice (default: random)",
+    "max_jobs": "jobs kept in memory (the oldest are forgotten beyond)",
+}
+
+
 @dataclass
 class SimConfig:
     """Every knob of the simulator.
@@ -139,7 +159,8 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
         if f.name == "verbose":
             parser.add_argument(flag, action="store_true", default=None, help="log every request")
             continue
-        help_text = f"default: {_default_text(f)}"
+        what = _HELP.get(f.name) or f"seconds one {f.name.removeprefix('latency_')} job takes"
+        help_text = f"{what} (default: {_default_text(f)})"
         parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)
     parser.add_argument("--max-concurrent", dest="max_concurrent_jobs", default=None, help=argparse.SUPPRESS)
 

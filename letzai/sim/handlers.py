@@ -12,6 +12,7 @@ import socket
 import struct
 import sys
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -84,8 +85,11 @@ class SimHandler(BaseHTTPRequestHandler):
                     return None
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return None
+        if length > MAX_BODY or length < 0:
             return None
         return self.rfile.read(length) if length > 0 else b""
 
@@ -122,7 +126,7 @@ class SimHandler(BaseHTTPRequestHandler):
         data = self._read_body()
         if data is None:
             self.close_connection = True
-            self._send(json_reply(413, error_body(413, "request body too large")))
+            self._send(json_reply(413, error_body(413, "request body too large or unreadable")))
             return
         split = urlsplit(self.path)
         parts = [p for p in split.path.split("/") if p]
@@ -194,6 +198,9 @@ class SimHandler(BaseHTTPRequestHandler):
             reply = route.handler(sim, request, ids)
         except SimError as exc:
             reply = exc.reply()
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            reply = json_reply(500, error_body(500, "Internal server error (simulator bug)"))
         if writes:
             if sim.roll(config.reset_rate):
                 self._count("reset")

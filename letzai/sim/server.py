@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from dataclasses import dataclass
@@ -110,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, print the URL and serve until Ctrl-C; returns the exit status."""
     parser = build_parser()
@@ -127,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"LetzAI simulator on http://{args.host}:{server.server_address[1]}  (seed {state.seed})", flush=True
     )
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

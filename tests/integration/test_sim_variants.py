@@ -28,7 +28,7 @@ def video_shape(obj: dict[str, object]) -> str:
 
 def run_jobs(seed: int, count: int = 12) -> tuple[set[str], set[str], set[int], list[str]]:
     """Working words of images, video URL shapes and create statuses seen over ``count`` jobs each."""
-    config = SimConfig(seed=seed, latency_image=0.3, latency_video=0.05, jitter=0.0)
+    config = SimConfig(seed=seed, latency_image=3.0, latency_video=0.05, jitter=0.0)
     with start_simulator(config) as sim:
         session = requests.Session()
         session.headers.update(AUTH)
@@ -40,12 +40,11 @@ def run_jobs(seed: int, count: int = 12) -> tuple[set[str], set[str], set[int], 
             codes |= {image.status_code, video.status_code}
             image_ids.append(image.json()["id"])
             video_ids.append(video.json()["id"])
-        time.sleep(0.1)
+        time.sleep(0.45)
         for image_id in image_ids:
             word = session.get(f"{sim.url}/images/{image_id}", timeout=5).json()["status"]
             words.add(word)
             sequence.append(word)
-        time.sleep(0.25)
         for video_id in video_ids:
             obj = session.get(f"{sim.url}/videos/{video_id}", timeout=5).json()
             assert obj["status"] == "ready"
