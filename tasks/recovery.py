@@ -41,6 +41,8 @@ def _source_id(obj: dict[str, Any]) -> str | None:
 
 def matches(endpoint: str, body: dict[str, Any], obj: dict[str, Any], since: datetime) -> bool:
     """Whether a listed object ``obj`` could be the job ``body`` created (at or after ``since``)."""
+    if endpoint == "images" and obj.get("imageEdit"):
+        return False  # an edit's result image, not a generation
     created = _created_at(obj)
     if created is not None:
         if created.tzinfo is None:
