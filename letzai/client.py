@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Mapping
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -59,14 +60,14 @@ def parse_retry_after(value: str | None) -> float | None:
     try:
         return max(0.0, float(value.strip()))
     except ValueError:
+        from datetime import datetime
         from email.utils import parsedate_to_datetime
-        from datetime import datetime, timezone
 
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def error_message(response: requests.Response) -> str:
@@ -173,7 +174,9 @@ class LetzAIClient:
         url = f"{self.base_url}{path}"
         clean_params = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         try:
-            response = self._session.request(method, url, json=json, params=clean_params, timeout=self.timeout)
+            response = self._session.request(
+                method, url, json=json, params=clean_params, timeout=self.timeout
+            )
         except requests.exceptions.ConnectTimeout as exc:
             raise ConnectError(f"{method} {path}: connect timeout") from exc
         except requests.exceptions.ConnectionError as exc:
@@ -188,10 +191,16 @@ class LetzAIClient:
         if response.status_code >= 400:
             raise error_for_status(
                 response.status_code,
-                error_message(response),
+                self._redact(error_message(response)),
                 parse_retry_after(response.headers.get("Retry-After")),
             )
         return response
+
+    def _redact(self, text: str) -> str:
+        """``text`` with the API key blanked out, should a server ever echo it back."""
+        auth = str(self._session.headers.get("Authorization", ""))
+        key = auth.removeprefix("Bearer ").strip()
+        return text.replace(key, "***") if len(key) >= 4 else text
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Like :meth:`request` but return the decoded JSON body (None for 204 or an empty body)."""
@@ -203,7 +212,9 @@ class LetzAIClient:
         except ValueError as exc:
             raise AnswerLostError(f"{method} {path}: answer was not JSON") from exc
 
-    def with_common(self, body: dict[str, Any], organization_id: str | None, webhook_url: str | None) -> dict[str, Any]:
+    def with_common(
+        self, body: dict[str, Any], organization_id: str | None, webhook_url: str | None
+    ) -> dict[str, Any]:
         """Add ``organizationId`` and ``webhookUrl`` to a create body where set."""
         org = organization_id or self.organization_id
         if org:

@@ -87,7 +87,9 @@ def video_url(obj: dict[str, Any]) -> str | None:
     ``videoPaths.mp4`` (or any other ``videoPaths`` key), the first entry of a ``videoVersions`` array."""
     versions = obj.get("videoVersions")
     if isinstance(versions, dict):
-        url = versions.get("original") or next((v for v in versions.values() if isinstance(v, str) and v), None)
+        url = versions.get("original") or next(
+            (v for v in versions.values() if isinstance(v, str) and v), None
+        )
         if url:
             return str(url)
     paths = obj.get("videoPaths")
@@ -100,8 +102,10 @@ def video_url(obj: dict[str, Any]) -> str | None:
         if isinstance(first, str):
             return first
         if isinstance(first, dict):
-            return first.get("url") or first.get("original") or next(
-                (v for v in first.values() if isinstance(v, str) and v.startswith("http")), None
+            return (
+                first.get("url")
+                or first.get("original")
+                or next((v for v in first.values() if isinstance(v, str) and v.startswith("http")), None)
             )
     return None
 
@@ -142,8 +146,8 @@ class Job:
 
     @property
     def done(self) -> bool:
-        """Success **and** media present: the only definition of finished."""
-        return self.phase == "success" and bool(self.outputs)
+        """Success **and** media present: the only definition of finished (a model has no media)."""
+        return self.phase == "success" and (bool(self.outputs) or self.kind == "model")
 
     @property
     def failed(self) -> bool:
@@ -180,14 +184,16 @@ def parse_job(kind: Kind, obj: dict[str, Any]) -> Job:
             if not job.reason:
                 job.reason = _reason(generated)
         for choice in obj.get("imageCompletionChoices") or []:
+            known = {o.image_id for o in job.outputs} | set(job.choices)
             if isinstance(choice, dict):
                 url = image_url(choice)
                 cid = str(choice.get("id") or "") or None
-                if url and all(o.url != url for o in job.outputs):
-                    job.outputs.append(Output(url, cid))
-                elif cid:
+                if url:
+                    if all(o.url != url for o in job.outputs):
+                        job.outputs.append(Output(url, cid))
+                elif cid and cid not in known:
                     job.choices.append(cid)
-            elif isinstance(choice, str):
+            elif isinstance(choice, str) and choice and choice not in known:
                 job.choices.append(choice)
     elif kind == "video":
         url = video_url(obj)

@@ -16,6 +16,7 @@ from letzai.errors import (
     LetzAIError,
     NotFound,
     RateLimited,
+    ServerError,
 )
 
 #: Backoff base and cap in seconds for 5xx and transport errors.
@@ -23,6 +24,8 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 60.0
 #: Delay after a 429 without Retry-After.
 RATE_LIMIT_DEFAULT = 5.0
+#: Longest Retry-After honoured as given (keeps countdowns well below the broker's visibility timeout).
+RATE_LIMIT_CAP = 600.0
 #: Failures after which a retryable error fails the step.
 MAX_ATTEMPTS = 6
 
@@ -40,7 +43,9 @@ class Decision:
     reason: str = ""
 
 
-def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP, rng: random.Random | None = None) -> float:
+def backoff(
+    attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP, rng: random.Random | None = None
+) -> float:
     """Exponential backoff with full jitter: uniform in [base/2, min(cap, base * 2**(attempt-1))]."""
     ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
     r = (rng or random).random()
@@ -62,8 +67,9 @@ def classify(
         return Decision("pause_batch", reason=error.message)
     if isinstance(error, RateLimited):
         delay = error.retry_after if error.retry_after is not None else RATE_LIMIT_DEFAULT
-        return Decision("retry", delay=min(delay, BACKOFF_CAP), reason=error.message)
-    if is_post and (isinstance(error, AnswerLostError) or (error.retryable and getattr(error, "status", 0) >= 500)):
+        return Decision("retry", delay=min(delay, RATE_LIMIT_CAP), reason=error.message)
+    answer_lost = isinstance(error, AnswerLostError | ServerError)
+    if is_post and answer_lost:
         return Decision("reconcile", delay=backoff(attempt, rng=rng), reason=error.message)
     if isinstance(error, NotFound):
         return Decision("fail_step", reason=error.message)
