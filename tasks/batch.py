@@ -140,3 +140,25 @@ def finalize(batch_id: str) -> bool:
         s.commit()
     log.info("batch %s finished: manifest at %s", batch_id, stored.key)
     return bool(result.rowcount == 1)
+
+
+def spec_steps(spec: Any) -> list[dict[str, Any]]:
+    """A spec's steps as stored on the batch row."""
+    return [
+        {"index": s.index, "kind": s.kind, "params": s.params, "variants": s.variants,
+         "skip_checks": sorted(s.skip_checks), "remote_kind": s.remote_kind, "endpoint": s.endpoint}
+        for s in spec.steps
+    ]
+
+
+def start_spec(spec: Any, *, name: str | None = None, schedule: str | None = None) -> Batch:
+    """Record a validated spec as a new batch (items and planned steps) and start its feeder."""
+    from tasks.definitions import feed_batch
+
+    batch = runtime.ledger().create_batch(
+        name=name or spec.name, spec_hash=spec.spec_hash, steps=spec_steps(spec),
+        items=((it.id, it.fields) for it in spec.iter_items()), max_jobs=spec.max_jobs,
+        spec_path=str(spec.source_path) if spec.source_path else None, schedule=schedule,
+    )
+    feed_batch.apply_async((batch.id,))
+    return batch

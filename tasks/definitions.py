@@ -103,3 +103,11 @@ def finalize_batch(self: Task, batch_id: str) -> bool:
 def reconcile_ledger(self: Task) -> dict[str, int]:
     """The periodic reconciler (beat)."""
     return reconcile.reconcile()
+
+
+@letzflow_task("batch")
+def run_schedule(self: Task, name: str, spec_path: str) -> str | None:
+    """A schedule fired: start its batch unless the previous one is still open."""
+    from workers.schedules import fire
+
+    return fire(name, spec_path)

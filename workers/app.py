@@ -8,6 +8,7 @@ well below the Redis visibility timeout, past which Redis redelivers an unacknow
 from __future__ import annotations
 
 import logging
+import os
 
 from celery import Celery
 from celery.signals import after_setup_logger
@@ -71,7 +72,13 @@ def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app for ``settings`` (the process's settings by default)."""
     settings = settings or get_settings()
     celery = Celery("letzflow", include=["tasks.definitions"])
-    celery.conf.update(celery_config(settings))
+    config = celery_config(settings)
+    schedules_file = os.environ.get("LETZFLOW_SCHEDULES")
+    if schedules_file:
+        from workers.schedules import beat_entries, load_schedules
+
+        config["beat_schedule"].update(beat_entries(load_schedules(schedules_file)))  # type: ignore[attr-defined]
+    celery.conf.update(config)
     return celery
 
 

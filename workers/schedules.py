@@ -1,0 +1,116 @@
+"""Scheduled pipelines: a schedule file (cron expression → spec) loaded into Celery beat.
+
+```yaml
+schedules:
+  - {name: nightly-catalog, cron: "0 2 * * *", spec: catalog.yaml}
+```
+Each firing starts a batch named ``{schedule}-{YYYYmmdd-HHMM}``. A firing while the schedule's previous
+batch is still running is refused (logged), never doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from celery.schedules import crontab
+
+log = logging.getLogger(__name__)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
+
+
+class ScheduleError(ValueError):
+    """The schedule file is invalid; the message names the entry and the field."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    cron: str
+    spec: Path
+
+    def crontab(self) -> crontab:
+        minute, hour, day_of_month, month, day_of_week = self.cron.split()
+        return crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month,
+                       day_of_week=day_of_week)
+
+
+def load_schedules(path: str | Path) -> list[Schedule]:
+    """Parse and check a schedule file; every spec it names must exist and be valid.
+
+    Raises:
+        ScheduleError: naming the entry and field at fault.
+    """
+    from croniter import croniter
+
+    from tasks.spec import SpecError, load_spec
+
+    path = Path(path)
+    try:
+        doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScheduleError(f"{path}: cannot read the schedule file: {exc}") from exc
+    entries = doc.get("schedules") if isinstance(doc, dict) else doc
+    if not isinstance(entries, list):
+        raise ScheduleError(f"{path}: expected a list under `schedules:`")
+    result, seen = [], set()
+    for n, entry in enumerate(entries):
+        where = f"{path}: schedules[{n}]"
+        if not isinstance(entry, dict):
+            raise ScheduleError(f"{where}: expected a mapping with name, cron and spec")
+        name, cron, spec = entry.get("name"), entry.get("cron"), entry.get("spec")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ScheduleError(f"{where} field name: {name!r} must be letters, digits, '.', '_' or '-'")
+        if name in seen:
+            raise ScheduleError(f"{where} field name: {name!r} is used twice")
+        seen.add(name)
+        if not isinstance(cron, str) or len(cron.split()) != 5 or not croniter.is_valid(cron):
+            raise ScheduleError(f"{where} ({name}) field cron: {cron!r} is not a 5-field cron expression")
+        if not isinstance(spec, str):
+            raise ScheduleError(f"{where} ({name}) field spec: give the path of a batch spec")
+        spec_path = (path.parent / spec).resolve()
+        try:
+            load_spec(spec_path)
+        except SpecError as exc:
+            raise ScheduleError(f"{where} ({name}) field spec: {spec_path} is invalid:\n{exc}") from exc
+        except OSError as exc:
+            raise ScheduleError(f"{where} ({name}) field spec: cannot read {spec_path}: {exc.strerror}") from exc
+        result.append(Schedule(name, cron, spec_path))
+    return result
+
+
+def beat_entries(schedules: list[Schedule]) -> dict[str, dict[str, Any]]:
+    """Celery beat_schedule entries that fire ``run_schedule`` for each schedule."""
+    return {
+        f"schedule:{s.name}": {
+            "task": "tasks.definitions.run_schedule",
+            "schedule": s.crontab(),
+            "args": (s.name, str(s.spec)),
+            "options": {"queue": "batch", "expires": 3600},
+        }
+        for s in schedules
+    }
+
+
+def fire(name: str, spec_path: str, now: datetime | None = None) -> str | None:
+    """Start one scheduled batch, unless the schedule's previous batch is still open. Returns its id."""
+    from tasks import runtime
+    from tasks.batch import start_spec
+    from tasks.spec import load_spec
+
+    ledger = runtime.ledger()
+    open_batches = [b for b in ledger.batches_in(("creating", "running", "finalizing", "paused")) if b.schedule == name]
+    if open_batches:
+        log.warning("schedule %s: batch %s is still %s; this firing is skipped", name, open_batches[0].id,
+                    open_batches[0].state)
+        return None
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M")
+    spec = load_spec(spec_path)
+    batch = start_spec(spec, name=f"{name}-{stamp}", schedule=name)
+    log.info("schedule %s: started batch %s", name, batch.id)
+    return batch.id
