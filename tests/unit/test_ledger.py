@@ -1,0 +1,118 @@
+"""The ledger's guarded transitions and fan-in barrier, on SQLite."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from storage.db import LedgerError, get_engine
+from storage.ledger import Ledger
+
+STEPS = [
+    {"index": 0, "kind": "generate", "remote_kind": "image", "variants": 2},
+    {"index": 1, "kind": "upscale", "remote_kind": "upscale", "variants": 1},
+]
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    return Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+@pytest.fixture
+def batch(ledger):
+    return ledger.create_batch(name="t", spec_hash="h", steps=STEPS, items=[("a", {"prompt": "x"}), ("b", {})], max_jobs=3)
+
+
+def test_plan_has_one_step_per_item_step_and_variant(ledger, batch):
+    assert batch.items_total == 2
+    counts = ledger.step_counts(batch.id)
+    assert counts == {(0, "generate", "planned"): 4, (1, "upscale", "planned"): 4}
+    keys = {s.idempotency_key for item in ledger.items(batch.id) for s in ledger.item_steps(item.id)}
+    assert len(keys) == 8
+
+
+def test_only_one_caller_can_begin_a_submit(ledger, batch):
+    step = ledger.item_steps(ledger.items(batch.id)[0].id)[0]
+    wins = []
+
+    def attempt():
+        wins.append(ledger.begin_submit(step.id, batch.id))
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 1
+    fresh = ledger.step(step.id)
+    assert fresh.state == "submitting" and fresh.submit_attempts == 1
+
+
+def test_no_submit_unless_the_batch_is_running(ledger, batch):
+    step = ledger.item_steps(ledger.items(batch.id)[0].id)[0]
+    ledger.set_batch_state(batch.id, ("running",), "paused", "402")
+    assert not ledger.begin_submit(step.id, batch.id)
+    assert ledger.step(step.id).state == "planned"
+
+
+def test_max_jobs_is_never_exceeded(ledger, batch):
+    assert [ledger.claim_job(batch.id) for _ in range(5)] == [True, True, True, False, False]
+    ledger.unclaim_job(batch.id)
+    assert ledger.claim_job(batch.id)
+
+
+def test_bump_submit_lets_one_recoverer_resubmit(ledger, batch):
+    step = ledger.item_steps(ledger.items(batch.id)[0].id)[0]
+    ledger.begin_submit(step.id, batch.id)
+    assert ledger.bump_submit(step.id, 1)
+    assert not ledger.bump_submit(step.id, 1)
+
+
+def test_settle_item_counts_once_and_only_when_all_steps_ended(ledger, batch):
+    item = ledger.items(batch.id)[0]
+    steps = ledger.item_steps(item.id)
+    for st in steps[:-1]:
+        ledger.transition(st.id, ("planned",), "done")
+    assert ledger.settle_item(item.id) is None
+    ledger.transition(steps[-1].id, ("planned",), "failed", error_message="HTTP 400: bad width")
+    assert ledger.settle_item(item.id) == "failed"
+    assert ledger.settle_item(item.id) is None
+    settled = ledger.item(item.id)
+    assert settled.finish_runs == 1 and "bad width" in settled.error
+
+
+def test_reset_failed_keeps_done_steps(ledger, batch):
+    item = ledger.items(batch.id)[0]
+    steps = ledger.item_steps(item.id)
+    ledger.transition(steps[0].id, ("planned",), "done", remote_id="r1")
+    for st in steps[1:]:
+        ledger.transition(st.id, ("planned",), "failed")
+    ledger.settle_item(item.id)
+    assert ledger.reset_failed(batch.id) == 1
+    states = [ledger.step(s.id).state for s in steps]
+    assert states[0] == "done" and set(states[1:]) == {"planned"}
+    assert ledger.item(item.id).state == "pending"
+
+
+def test_unwritable_ledger_path_is_a_clear_error(tmp_path):
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        import os
+
+        if os.geteuid() == 0:
+            pytest.skip("root can write anywhere")
+        with pytest.raises(LedgerError, match="not writable"):
+            get_engine(f"sqlite:///{locked / 'l.db'}")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_uncreatable_ledger_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(LedgerError, match="DATABASE_URL"):
+        get_engine(f"sqlite:///{blocker / 'sub' / 'l.db'}")
