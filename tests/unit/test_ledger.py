@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
+
+from sqlmodel import SQLModel
 
 from storage.db import LedgerError, get_engine
 from storage.ledger import Ledger
@@ -15,9 +18,18 @@ STEPS = [
 ]
 
 
-@pytest.fixture
-def ledger(tmp_path):
-    return Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request, tmp_path):
+    """The same tests on SQLite and, where LETZFLOW_TEST_POSTGRES_URL is set (CI), on PostgreSQL."""
+    if request.param == "sqlite":
+        return Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    url = os.environ.get("LETZFLOW_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("LETZFLOW_TEST_POSTGRES_URL is not set (CI sets it to the machine's PostgreSQL)")
+    engine = get_engine(url)
+    SQLModel.metadata.drop_all(engine)
+    SQLModel.metadata.create_all(engine)
+    return Ledger(engine)
 
 
 @pytest.fixture
@@ -101,8 +113,6 @@ def test_unwritable_ledger_path_is_a_clear_error(tmp_path):
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        import os
-
         if os.geteuid() == 0:
             pytest.skip("root can write anywhere")
         with pytest.raises(LedgerError, match="not writable"):
