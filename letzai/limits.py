@@ -13,6 +13,7 @@ from typing import Any
 
 from letzai.errors import ValidationError
 from letzai.rules import (
+    Absent,
     AnyOf,
     IsBool,
     IsDict,
@@ -31,6 +32,8 @@ from letzai.rules import (
 EDIT_MODES = ("context", "skin", "in", "out")
 EDIT_SOURCES = ("originalImageCompletionId", "originalImageCompletionIds", "imageUrl", "inputImageUrls")
 LEGACY_IMAGE_MODES = ("default", "cinematic", "sigma", "creative", "turbo")
+#: Resolution tiers seen as ``mode`` values; with a ``baseModel`` any tier name is passed through.
+IMAGE_TIERS = ("1k", "2k", "4k", "hd")
 ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21")
 ASSET_EXTENSIONS = (
     "jpg",
@@ -58,6 +61,10 @@ def _no_base_model(body: Mapping[str, Any]) -> bool:
     return body.get("baseModel") in (None, "")
 
 
+def _not_person(body: Mapping[str, Any]) -> bool:
+    return str(body.get("class") or "").lower() != "person"
+
+
 def _mode(value: str) -> Any:
     return lambda body: body.get("mode") == value
 
@@ -76,7 +83,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
         IsBool("hasWatermark"),
         IsBool("hideFromUserProfile"),
         IsString("mode"),
-        OneOf("mode", LEGACY_IMAGE_MODES, when=_no_base_model),
+        OneOf("mode", LEGACY_IMAGE_MODES + IMAGE_TIERS, when=_no_base_model),
         IsString("baseModel"),
         *_COMMON,
     ),
@@ -96,7 +103,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
         IsBool("hidePrompt"),
         IsString("baseModel"),
         IsDict("settings"),
-        OneOf("settings.resolution", ("2k", "4k"), when=_EDIT_CONTEXT),
+        OneOf("settings.resolution", ("1k", "2k", "4k"), when=_EDIT_CONTEXT),
         OneOf("settings.aspect_ratio", ASPECT_RATIOS, when=_EDIT_CONTEXT),
         IsString("settings.model", when=_EDIT_CONTEXT),
         *(IsBool(f"settings.{part}", when=_EDIT_SKIN) for part in ("face", "body", "eyes", "mouth", "nose")),
@@ -148,6 +155,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Required("trainingDataUrls"),
         ListOf("trainingDataUrls", 1, 50),
         OneOf("trainingMode", ("default", "slow")),
+        Absent("trainingMode", "only for the person class", when=_not_person),
         Required("type", when=lambda body: "type" in body),
         IsString("type"),
         IsString("privacy"),

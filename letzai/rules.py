@@ -234,3 +234,13 @@ class NeedsTrue(Rule):
         if (self.default if _absent(other) else other) is True:
             return None
         return self.fail(True, f"needs {self.other} to be true")
+
+
+@dataclass(frozen=True)
+class Absent(Rule):
+    """The field must not be given (``when`` picks the bodies); ``reason`` says why."""
+
+    reason: str = "not allowed here"
+
+    def check_value(self, value: Any) -> ValidationError | None:
+        return self.fail(value, self.reason)
