@@ -18,7 +18,7 @@ from storage.ledger import Ledger
 from tasks.limits import InflightLimiter, RateLimiter
 from tasks.polling import DEFAULT_EXPECTED, update_expected
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _cache: dict[str, Any] = {}
 _pid = os.getpid()
 

@@ -278,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     from config.settings import ConfigError
     from storage.db import LedgerError
+    from storage.media import StorageError
 
     try:
         return int(args.func(args))
@@ -287,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except LookupError as exc:
         return _fail(str(exc))
+    except StorageError as exc:
+        return _fail(f"storage: {exc}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,166 @@
+"""The engine end to end on real parts: redis-server, Celery worker processes, the simulator, moto's S3."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from celery import Celery
+
+from tests.engine import (
+    check_outputs_match_sources,
+    cli,
+    ledger,
+    manifest,
+    run_batch,
+    wait_batch,
+    write_spec,
+)
+from tests.fixtures_stack import FAST_SIM
+from workers.stack import EmbeddedStack
+
+pytestmark = pytest.mark.integration
+
+ENGINE_ENV = {"LETZFLOW_RECONCILE_EVERY": "2", "LETZAI_MAX_RPS": "500", "LETZAI_MAX_INFLIGHT": "50"}
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with EmbeddedStack(sim_knobs=FAST_SIM, worker_options={"env": ENGINE_ENV}) as s:
+        s.start_worker(concurrency=8, pool="threads", env=ENGINE_ENV)
+        yield s
+
+
+@pytest.fixture(autouse=True)
+def fresh_sim(stack):
+    stack.sim.configure(fail_rate=0.0, lost_answer_rate=0.0, rate_limit_rate=0.0, error_5xx_rate=0.0,
+                        credits=None, never_finish_rate=0.0, reset_rate=0.0, slow_rate=0.0)
+    yield
+
+
+def _jobs(stack) -> int:
+    return stack.sim.counters()["jobs_created_total"]
+
+
+def test_single_image_end_to_end_submitted_once_and_stored_verbatim(stack, tmp_path):
+    before = _jobs(stack)
+    spec = write_spec(tmp_path, "single", [{"generate": {"width": 512, "height": 512}}],
+                      [{"id": "one", "prompt": "a red chair"}])
+    batch_id = run_batch(stack, spec)
+    wait_batch(stack, batch_id)
+    assert _jobs(stack) - before == 1
+    assert check_outputs_match_sources(stack, batch_id) == 1
+    doc = manifest(stack, batch_id)
+    assert doc["items"][0]["status"] == "done"
+    out = doc["items"][0]["outputs"][0]
+    assert out["key"] == f"single/{batch_id}/one/01-generate.png" and out["content_type"] == "image/png"
+    assert ledger(stack).batch(batch_id).finalize_runs == 1
+
+
+def test_lost_post_answer_is_adopted_not_resent(stack, tmp_path):
+    stack.sim.configure(lost_answer_rate=1.0)
+    before = stack.sim.counters()
+    spec = write_spec(tmp_path, "lost", [{"generate": {"width": 512, "height": 512}}],
+                      [{"id": f"i{n}", "prompt": f"lost answer {n}"} for n in range(3)])
+    batch_id = run_batch(stack, spec)
+    deadline = time.monotonic() + 30
+    while stack.sim.counters()["injected"]["lost"] - before["injected"]["lost"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stack.sim.configure(lost_answer_rate=0.0)
+    wait_batch(stack, batch_id)
+    after = stack.sim.counters()
+    assert after["jobs_created_total"] - before["jobs_created_total"] == 3  # one job billed per step
+    assert after["list_calls_total"] > before["list_calls_total"]  # found through the list endpoint
+    assert ledger(stack).item_counts(batch_id) == {"done": 3}
+
+
+def test_bad_request_fails_the_item_with_the_apis_message_and_the_batch_goes_on(stack, tmp_path):
+    # width 3000 is outside the documented range: the spec turns that check off, so the API answers 400
+    spec = write_spec(tmp_path, "badreq",
+                      [{"generate": {"width": 3000, "height": 512, "skip_checks": ["width"]}}],
+                      [{"id": "bad", "prompt": "too wide"}])
+    batch_id = run_batch(stack, spec)
+    wait_batch(stack, batch_id)
+    item = ledger(stack).items(batch_id)[0]
+    assert item.state == "failed" and "width" in (item.error or "")
+    step = ledger(stack).item_steps(item.id)[0]
+    assert step.error_status == 400 and step.remote_id is None
+
+
+def test_out_of_credits_pauses_then_resume_finishes_without_duplicates(stack, tmp_path):
+    stack.sim.configure(credits=2)
+    before = _jobs(stack)
+    spec = write_spec(tmp_path, "credits", [{"generate": {"width": 512, "height": 512}}],
+                      [{"id": f"c{n}", "prompt": f"credit {n}"} for n in range(5)])
+    batch_id = run_batch(stack, spec)
+    batch = wait_batch(stack, batch_id, ("paused",))
+    assert "402" in batch.message and f"letzflow resume {batch_id}" in batch.message
+    stack.sim.configure(credits=None)
+    result = cli(stack, "resume", batch_id)
+    assert result.returncode == 0, result.stderr
+    wait_batch(stack, batch_id)
+    assert _jobs(stack) - before == 5
+    assert ledger(stack).item_counts(batch_id) == {"done": 5}
+
+
+def test_wrong_api_key_stops_the_batch_at_the_first_call(stack, tmp_path):
+    before = stack.sim.counters()
+    spec = write_spec(tmp_path, "badkey", [{"generate": {"width": 512, "height": 512}}],
+                      [{"id": f"k{n}", "prompt": f"key {n}"} for n in range(40)])
+    stack.sim.configure(valid_keys=["nobody"])  # the workers' key is now refused
+    batch_id = run_batch(stack, spec)
+    try:
+        batch = wait_batch(stack, batch_id, ("stopped",))
+    finally:
+        stack.sim.configure(valid_keys=None)
+    assert "401" in batch.message and "LETZAI_API_KEY" in batch.message
+    after = stack.sim.counters()
+    refused = after["responses"].get("401", 0) - before["responses"].get("401", 0)
+    assert refused <= 10  # stops at the first calls, not after 40
+    cli(stack, "cancel", batch_id)
+
+
+def test_duplicate_messages_change_nothing(stack, tmp_path):
+    before = _jobs(stack)
+    spec = write_spec(tmp_path, "dupes", [{"generate": {"width": 512, "height": 512}}],
+                      [{"id": "d1", "prompt": "duplicate delivery"}])
+    batch_id = run_batch(stack, spec)
+    wait_batch(stack, batch_id)
+    led = ledger(stack)
+    step = led.steps_in(batch_id, ("done",))[0]
+    app = Celery(broker=stack.env["REDIS_URL"], backend=stack.env["REDIS_URL"])
+    for name, queue in (("submit_step", "submit"), ("poll_step", "poll"), ("copy_outputs", "media")):
+        app.send_task(f"tasks.definitions.{name}", args=[step.id], queue=queue)
+        app.send_task(f"tasks.definitions.{name}", args=[step.id], queue=queue)
+    app.send_task("tasks.definitions.finish_item", args=[step.item_id], queue="batch")
+    app.send_task("tasks.definitions.finalize_batch", args=[batch_id], queue="batch")
+    time.sleep(3)
+    assert _jobs(stack) - before == 1
+    assert led.item(step.item_id).finish_runs == 1
+    assert led.batch(batch_id).finalize_runs == 1
+    assert led.step(step.id).outputs == step.outputs
+
+
+def test_four_step_pipeline_with_variants(stack, tmp_path):
+    before = stack.sim.counters()
+    steps = [
+        {"generate": {"width": 512, "height": 512, "variants": 2}},
+        {"skin_fix": {"intensity": 3}},
+        {"upscale": {"strength": 1, "size": 2}},
+        {"animate": {"prompt": "slow orbit", "settings": {"mode": "default", "duration": 4}}},
+    ]
+    items = [{"id": f"sku-{n:03d}", "prompt": f"studio photo of product {n}"} for n in range(20)]
+    batch_id = run_batch(stack, write_spec(tmp_path, "pipeline", steps, items))
+    wait_batch(stack, batch_id, timeout=240)
+    after = stack.sim.counters()
+    assert after["jobs_created_total"] - before["jobs_created_total"] == 20 * 2 * 4
+    assert check_outputs_match_sources(stack, batch_id) == 20 * 2 * 4
+    doc = manifest(stack, batch_id)
+    assert len(doc["items"]) == 20 and all(i["status"] == "done" for i in doc["items"])
+    led = ledger(stack)
+    assert all(i.finish_runs == 1 for i in led.items(batch_id))
+    assert led.batch(batch_id).finalize_runs == 1
+    keys = {o["key"] for o in doc["items"][0]["outputs"]}
+    assert f"pipeline/{batch_id}/sku-000/04-animate-2.mp4" in keys
+    print(json.dumps({"polls_per_job": after["polls"]["per_job"]}))
