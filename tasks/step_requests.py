@@ -1,43 +1,80 @@
 """From a spec step, an item and a source image to a LetzAI request body (API field names).
 
-Step kinds and their endpoints:
-
 | kind | endpoint | source |
 |---|---|---|
 | ``generate`` | ``/images`` | none |
-| ``edit`` | ``/image-edits`` (any mode) | previous image, or the item's photo |
+| ``edit`` | ``/image-edits`` (mode ``context`` unless given) | previous image, or the item's photo |
 | ``skin_fix`` | ``/image-edits`` mode ``skin`` | previous image, or the item's photo |
 | ``upscale`` | ``/upscale`` | previous image, or the item's photo |
-| ``animate`` | ``/videos`` | previous image, the item's photo, or ``imageUrls`` (first/last frame) |
+| ``animate`` | ``/videos`` | the step's ``imageUrls`` (first/last frame), else as above |
+
+Prompts and URL fields are templates over the item's fields (``{color}``; ``{{`` and ``}}`` are literal
+braces). A step's own ``prompt`` replaces the item's and may use ``{prompt}``.
 """
 
 from __future__ import annotations
 
 import base64
-import string
+import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ENDPOINTS = {"generate": "images", "edit": "image_edits", "skin_fix": "image_edits", "upscale": "upscale",
-             "animate": "videos"}
-REMOTE_KINDS = {"images": "image", "image_edits": "image_edit", "upscale": "upscale", "videos": "video"}
+ENDPOINTS: dict[str, str] = {
+    "generate": "images",
+    "edit": "image_edits",
+    "skin_fix": "image_edits",
+    "upscale": "upscale",
+    "animate": "videos",
+}
+REMOTE_KINDS: dict[str, str] = {
+    "images": "image",
+    "image_edits": "image_edit",
+    "upscale": "upscale",
+    "videos": "video",
+}
+#: Step kinds that work on an existing image (the item's photo when they come first).
+NEEDS_SOURCE = ("edit", "skin_fix", "upscale")
+#: ``skin_fix`` parameters that may be given flat and belong in ``settings``.
 SKIN_SETTINGS = ("face", "body", "eyes", "mouth", "nose", "intensity")
-#: letzflow's own step options, never sent to the API.
-LOCAL_OPTIONS = ("variants", "skip_checks")
+#: ``TemplateError.where`` when the item's own prompt is the template at fault.
+ITEM_PROMPT = "item prompt"
+#: Step fields that are templates over the item's fields (besides ``prompt``).
+TEMPLATED = ("imageUrl", "imageUrls", "inputImageUrls")
+#: Source fields a step may set itself, per endpoint; the previous image is then not added.
+OWN_SOURCE: dict[str, tuple[str, ...]] = {
+    "images": (),
+    "image_edits": ("originalImageCompletionId", "originalImageCompletionIds", "imageUrl"),
+    "upscale": ("imageId", "imageUrl", "imageUrls"),
+    "videos": ("originalImageCompletionId", "imageUrl", "imageUrls"),
+}
+_SOURCE_ID_FIELD = {
+    "image_edits": "originalImageCompletionId",
+    "upscale": "imageId",
+    "videos": "originalImageCompletionId",
+}
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]+)\}")
 
 
 class TemplateError(ValueError):
-    """A prompt template names a field the item does not have."""
+    """A template names a field the item does not have.
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"the template uses {{{name}}} but the item has no field {name!r}")
+    Attributes:
+        name: the missing item field.
+        where: the step field holding the template (``prompt``, ``imageUrls``, …).
+    """
+
+    def __init__(self, name: str, where: str = "prompt") -> None:
+        owner = "the item's prompt" if where == ITEM_PROMPT else f"the step's {where}"
+        super().__init__(f"{owner} uses {{{name}}} but the item has no field {name!r}")
         self.name = name
+        self.where = where
 
 
 @dataclass
 class StepSpec:
-    """One pipeline step: ``kind`` and its parameters (API names), ``variants`` fan-out, disabled checks."""
+    """One pipeline step: its kind, API parameters, ``variants`` fan-out and the checks it turns off."""
 
     index: int
     kind: str
@@ -47,59 +84,90 @@ class StepSpec:
 
     @property
     def endpoint(self) -> str:
+        """``images``, ``image_edits``, ``upscale`` or ``videos``."""
         return ENDPOINTS[self.kind]
 
     @property
     def remote_kind(self) -> str:
+        """The :mod:`letzai.responses` kind to poll: ``image``, ``image_edit``, ``upscale`` or ``video``."""
         return REMOTE_KINDS[self.endpoint]
+
+    def names_own_source(self) -> bool:
+        """Whether the step's parameters give its source image themselves (e.g. ``imageUrls``)."""
+        return any(k in self.params for k in OWN_SOURCE[self.endpoint]) or "inputImageUrls" in self.params
 
 
 @dataclass
 class ItemSpec:
-    """One item: its id and every field from the spec or CSV row (prompt, image_url, columns …)."""
+    """One item: its id and every field from the spec or CSV row (``prompt``, ``image_url``, columns …)."""
 
     id: str
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-class _Fields(dict):  # type: ignore[type-arg]
-    def __missing__(self, key: str) -> Any:
-        raise TemplateError(key)
+def render(template: str, fields: dict[str, Any], where: str = "prompt") -> str:
+    """Fill ``{name}`` placeholders from ``fields``; ``{{``/``}}`` are literal braces.
+
+    Raises:
+        TemplateError: a placeholder names a field that is not there.
+    """
+
+    def fill(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        name = match.group(1).strip()
+        if name not in fields:
+            raise TemplateError(name, where)
+        value = fields[name]
+        return "" if value is None else str(value)
+
+    return _PLACEHOLDER.sub(fill, template)
 
 
-def render(template: str, fields: dict[str, Any]) -> str:
-    """Fill ``{column}`` placeholders from the item's fields; ``{{`` and ``}}`` are literal braces."""
-    values = _Fields({k: "" if v is None else v for k, v in fields.items()})
-    return string.Formatter().vformat(template, (), values)
-
-
-def _prompt(step: StepSpec, item: ItemSpec) -> str | None:
-    own = step.params.get("prompt")
+def step_prompt(step: StepSpec, item: ItemSpec) -> str | None:
+    """The prompt ``step`` sends for ``item``: the step's own template, else the item's (both rendered)."""
     item_prompt = item.fields.get("prompt")
-    fields = dict(item.fields)
-    if item_prompt is not None:
-        fields["prompt"] = render(str(item_prompt), item.fields)
-    if own is not None:
-        return render(str(own), fields)
-    return fields.get("prompt")
+    rendered = (
+        None
+        if item_prompt is None or item_prompt == ""
+        else render(str(item_prompt), item.fields, ITEM_PROMPT)
+    )
+    own = step.params.get("prompt")
+    if own is None:
+        return rendered
+    return render(str(own), item.fields if rendered is None else {**item.fields, "prompt": rendered})
 
 
-def _templated(value: Any, fields: dict[str, Any]) -> Any:
+def _templated(value: Any, fields: dict[str, Any], where: str) -> Any:
     if isinstance(value, str):
-        return render(value, fields)
+        return render(value, fields, where)
     if isinstance(value, list):
-        return [_templated(v, fields) for v in value]
+        return [_templated(v, fields, where) for v in value]
     return value
 
 
-def _source(body: dict[str, Any], id_field: str, image_id: str | None, url: str | None) -> None:
-    if any(k in body for k in ("originalImageCompletionId", "originalImageCompletionIds", "imageId", "imageUrl",
-                               "inputImageUrls", "imageUrls")):
-        return  # the step names its own source
-    if image_id:
-        body[id_field] = image_id
-    elif url:
-        body["imageUrl"] = url
+@functools.lru_cache(maxsize=32)
+def _mask_base64(path: str, mtime_ns: int, size: int) -> str:
+    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def read_mask(path: str) -> str:
+    """A mask file as base64 (cached while the file is unchanged).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    stat = Path(path).stat()
+    return _mask_base64(path, stat.st_mtime_ns, stat.st_size)
+
+
+def _skin_settings(params: dict[str, Any]) -> dict[str, Any]:
+    settings = dict(params.pop("settings", None) or {})
+    for key in SKIN_SETTINGS:
+        if key in params:
+            settings[key] = params.pop(key)
+    return settings
 
 
 def build_request(
@@ -107,49 +175,42 @@ def build_request(
 ) -> tuple[str, dict[str, Any]]:
     """(endpoint, body) to submit ``step`` for ``item`` on the given source image.
 
+    ``source_image_id`` is a LetzAI image id (preferred), ``source_url`` a public URL; both may be None
+    (``generate``, text-to-video). A ``mask`` path is read and base64-encoded here.
+
     Raises:
-        TemplateError: a template names a missing field.
+        TemplateError: a template names a missing item field.
         OSError: a mask file cannot be read.
     """
-    params = {k: v for k, v in step.params.items() if k not in LOCAL_OPTIONS}
-    body: dict[str, Any] = {}
-    prompt = _prompt(step, item)
-    if step.kind == "generate":
-        body = {**params, "prompt": prompt}
-    elif step.kind in ("edit", "skin_fix"):
-        body = dict(params)
-        if step.kind == "skin_fix":
-            settings = dict(body.pop("settings", None) or {})
-            for key in SKIN_SETTINGS:
-                if key in body:
-                    settings[key] = body.pop(key)
-            body = {**body, "mode": "skin", "settings": settings}
+    endpoint = step.endpoint
+    body = dict(step.params)
+    body.pop("prompt", None)
+    for name in TEMPLATED:
+        if name in body:
+            body[name] = _templated(body[name], item.fields, name)
+    if step.kind == "skin_fix":
+        settings = _skin_settings(body)
+        body = {**body, "mode": "skin", "settings": settings}
+    elif step.kind == "edit":
         body.setdefault("mode", "context")
-        if prompt is not None and (body["mode"] != "skin" or "prompt" in params):
-            body["prompt"] = prompt
-        if "mask" in body and isinstance(body["mask"], str) and not body["mask"].startswith("data:"):
-            body["mask"] = base64.b64encode(Path(body["mask"]).read_bytes()).decode()
-        if "inputImageUrls" in body:
-            body["inputImageUrls"] = _templated(body["inputImageUrls"], item.fields)
-        _source(body, "originalImageCompletionId", source_image_id, source_url)
-    elif step.kind == "upscale":
-        body = dict(params)
-        if "prompt" in params:
-            body["prompt"] = prompt
-        _source(body, "imageId", source_image_id, source_url)
-    elif step.kind == "animate":
-        body = {**params, "prompt": prompt}
-        if "imageUrls" in body:
-            body["imageUrls"] = _templated(body["imageUrls"], item.fields)
-        _source(body, "originalImageCompletionId", source_image_id, source_url)
-    else:
-        raise ValueError(f"unknown step kind {step.kind!r}")
-    return step.endpoint, {k: v for k, v in body.items() if v is not None}
+    prompt = step_prompt(step, item)
+    takes_prompt = endpoint in ("images", "videos") or (endpoint == "image_edits" and body["mode"] != "skin")
+    if takes_prompt or "prompt" in step.params:
+        body["prompt"] = prompt
+    mask = body.get("mask")
+    if isinstance(mask, str) and mask and not mask.startswith("data:"):
+        body["mask"] = read_mask(mask)
+    if endpoint != "images" and not any(k in body for k in OWN_SOURCE[endpoint]):
+        if source_image_id:
+            body[_SOURCE_ID_FIELD[endpoint]] = source_image_id
+        elif source_url:
+            body["imageUrl"] = source_url
+    return endpoint, {k: v for k, v in body.items() if v is not None}
 
 
 def item_source_kind(value: str) -> str:
     """How an item's ``image_url`` is given: ``url`` (http/https), ``s3`` (s3://bucket/key) or ``path``."""
-    lowered = value.lower()
+    lowered = value.strip().lower()
     if lowered.startswith(("http://", "https://")):
         return "url"
     if lowered.startswith("s3://"):
