@@ -287,7 +287,8 @@ def check_item(
             image_id, url = _next_source(step.endpoint)
             continue
         except OSError as exc:
-            log.add(None, f"{where}.mask", f"cannot read {exc.filename}: {exc.strerror}")
+            if exc.filename and Path(exc.filename).exists():
+                log.add(None, f"{where}.mask", f"cannot read {exc.filename}: {exc.strerror}")
             return
         skip = set(step.skip_checks)
         if _needs_prompt(endpoint, body) and not str(body.get("prompt") or "").strip():

@@ -44,12 +44,17 @@ class ProblemLog:
         self._also: dict[int, list[str]] = {}
         self._repeats: dict[int, int] = {}
         self._last: dict[int, str | None] = {}
+        self._spec_wide: set[tuple[str, str]] = set()
         self._dropped = 0
 
     def add(self, item: str | None, field: str, message: str, line: int | None = None) -> None:
         """Record a problem (a repeat of an earlier item's problem is folded into it)."""
         key = (field, message)
-        if item is not None and key in self._index:
+        if item is None:
+            if key in self._spec_wide:
+                return
+            self._spec_wide.add(key)
+        elif key in self._index:
             n = self._index[key]
             if self._last.get(n, self._problems[n].item) == item:
                 return

@@ -325,6 +325,15 @@ def test_a_problem_repeated_over_many_items_is_one_line_naming_the_first_ones(tm
     assert "same in items[1] (id i1), items[2] (id i2), items[3] (id i3) and 46 more" in message
 
 
+def test_a_spec_wide_problem_is_reported_once_however_many_items(tmp_path):
+    items = "".join(f"  - {{id: i{n}, prompt: x}}\n" for n in range(20))
+    text = BASE.replace("height: 512}", "height: 512}\n  - edit: {mode: in, mask: gone.png}").split("items:")[
+        0
+    ]
+    error = problems_of(text + "items:\n" + items, tmp_path)
+    assert [p.field for p in error.problems] == ["steps[1].edit.mask"]
+
+
 def test_csv_problems_name_the_spreadsheet_row_and_id(tmp_path):
     (tmp_path / "p.csv").write_text("id,prompt,width\nx1,ok,1\n\nx2,,1\nx1,dup,1\n")
     error = problems_of("name: c\nitems_csv: p.csv\nsteps: [generate]\n", tmp_path)
