@@ -23,7 +23,7 @@ TOKENS_KEY = "letzflow:ratelimit"
 _ACQUIRE = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 120)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 600)
 if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[2])
   redis.call('ZREM', KEYS[2], ARGV[2])
@@ -34,8 +34,8 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
   redis.call('ZREM', KEYS[2], ARGV[2])
   return -1
 end
-redis.call('ZADD', KEYS[2], now, ARGV[2])
-return redis.call('ZCARD', KEYS[2])
+redis.call('ZADD', KEYS[2], 'NX', now, ARGV[2])
+return redis.call('ZRANK', KEYS[2], ARGV[2]) + 1
 """
 
 _TOKEN = """
@@ -74,21 +74,25 @@ class InflightLimiter:
         self._acquire = client.register_script(_ACQUIRE)
 
     def acquire(self, step_id: int) -> int:
-        """Take a slot for ``step_id``. Returns 0 when granted (or already held), else the number waiting."""
+        """Take a slot for ``step_id``. Returns 0 when granted (or already held), else its place in line.
+
+        Waiters keep the place of their first refusal (first come, first asked) for up to 10 minutes.
+        """
         result = int(
             self._acquire(keys=[INFLIGHT_KEY, WAITING_KEY], args=[time.time(), step_id, self.max_inflight, self.lease])
         )
         return 0 if result < 0 else result
 
     def wait_hint(self, waiting: int, expected_job_seconds: float) -> float:
-        """Seconds a refused submitter should wait before asking again.
+        """Seconds a refused submitter at place ``waiting`` in line should wait before asking again.
 
-        Waiters together ask about twice per expected slot release, so a freed slot is taken within a
-        small fraction of a job's duration, without every waiter spinning.
+        Slots free up about every ``expected_job_seconds / max_inflight`` seconds; the waiter at place k
+        asks again about when k slots will have been freed, so a freed slot is taken promptly and each
+        waiter asks about once per place it moves up, rather than every waiter polling on a clock.
         """
         per_release = expected_job_seconds / max(1, self.max_inflight)
-        delay = waiting * per_release / 2.0
-        return min(15.0, max(0.2, delay * random.uniform(0.6, 1.4)))
+        delay = waiting * per_release
+        return min(15.0, max(0.2, delay * random.uniform(0.85, 1.15)))
 
     def refresh(self, step_id: int) -> None:
         self.redis.zadd(INFLIGHT_KEY, {str(step_id): time.time() + self.lease}, xx=True)

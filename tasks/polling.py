@@ -1,7 +1,13 @@
 """When to look at a LetzAI job again: a pure policy, plus the learned typical durations.
 
-The aim is to poll when a job is likely done, not on a fixed clock: the first look comes near the
-typical duration of that kind of job; after that, ``progress`` tells how much is left.
+The aim is to poll when a job is likely done, not on a fixed clock: the first look comes at the learned
+first-look time of that kind of job, just before most such jobs end; after that, ``progress`` tells how much
+is left, so a second look usually finds the job done.
+
+The first-look time is learned as a low quantile of durations, not their mean: a mean-timed first look
+finds half the jobs already finished (their slot idles until the look), and timing looks by when jobs were
+*seen* done only ever drifts later. :func:`update_first_look` nudges it down when a first look finds the job
+done and up when it does not, settling where :data:`FIRST_LOOK_DONE_SHARE` of first looks find it done.
 """
 
 from __future__ import annotations
@@ -44,6 +50,23 @@ def next_poll_delay(
     if ceiling is not None:
         upper = min(upper, ceiling)
     return max(MIN_DELAY, min(upper, delay))
+
+
+#: Share of first looks that should find the job already done (a low quantile of durations).
+FIRST_LOOK_DONE_SHARE = 0.25
+#: Step size of the first-look time, as a fraction of it, per observed first look.
+FIRST_LOOK_RATE = 0.05
+
+
+def update_first_look(old: float | None, done: bool, default: float) -> float:
+    """The learned first-look time after one first look that found the job ``done`` (or not).
+
+    A stochastic quantile tracker in log space: converges to the duration below which
+    :data:`FIRST_LOOK_DONE_SHARE` of jobs finish, adapting a few percent per observed job.
+    """
+    current = old if old and old > 0 else default
+    step = FIRST_LOOK_DONE_SHARE - (1.0 if done else 0.0)
+    return max(0.05, current * (1.0 + FIRST_LOOK_RATE * step))
 
 
 def update_expected(old: float | None, observed: float, weight: float = 0.2) -> float:

@@ -16,7 +16,7 @@ from config.settings import Settings, get_settings
 from letzai.client import LetzAIClient
 from storage.ledger import Ledger
 from tasks.limits import InflightLimiter, RateLimiter
-from tasks.polling import DEFAULT_EXPECTED, update_expected
+from tasks.polling import DEFAULT_EXPECTED, update_expected, update_first_look
 
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
@@ -108,5 +108,16 @@ def learn_duration(kind: str, observed: float) -> None:
     try:
         raw = redis_client().get(key)
         redis_client().set(key, update_expected(float(raw) if raw else None, observed), ex=7 * 24 * 3600)
+    except redis.RedisError:
+        pass
+
+
+def learn_first_look(kind: str, done: bool) -> None:
+    """Adjust the shared first-look time of ``kind`` after a first look that found the job ``done`` or not."""
+    key = f"letzflow:expected:{kind}"
+    try:
+        raw = redis_client().get(key)
+        value = update_first_look(float(raw) if raw else None, done, DEFAULT_EXPECTED.get(kind, 15.0))
+        redis_client().set(key, value, ex=7 * 24 * 3600)
     except redis.RedisError:
         pass

@@ -100,7 +100,10 @@ def submit(step_id: int) -> Outcome:
     waiting = runtime.inflight().acquire(step_id)
     if waiting:
         delay = runtime.inflight().wait_hint(waiting, runtime.expected_duration(step.remote_kind))
-        ledger.update_step(step_id, next_poll_at=utcnow() + timedelta(seconds=delay + 30))
+        due = utcnow() + timedelta(seconds=delay + 30)
+        if step.next_poll_at is None or _aware(step.next_poll_at) < due - timedelta(seconds=20):
+            # a write per ask would cost more than the ask itself
+            ledger.update_step(step_id, next_poll_at=due + timedelta(seconds=20))
         return again(delay, "waiting for an in-flight slot")
     wait = runtime.rate().take()
     if wait > 0:
@@ -270,8 +273,8 @@ def poll(step_id: int) -> Outcome:
         if outputs:
             if ledger.transition(step_id, ("submitted", "running"), "ready", results=outputs, progress=100.0, next_poll_at=now + timedelta(seconds=60)):
                 runtime.inflight().release(step_id)
-                if step.submitted_at is not None:
-                    runtime.learn_duration(step.remote_kind, (now - _aware(step.submitted_at)).total_seconds())
+                if step.polls == 0:
+                    runtime.learn_first_look(step.remote_kind, done=True)
             return NEXT
     if job.failed:
         reason = job.reason or "no reason given"
@@ -280,6 +283,8 @@ def poll(step_id: int) -> Outcome:
     if job.phase == "success" and step.remote_kind == "video":
         _fail(step, ("submitted", "running"), f"video is {job.status} but has no media URL; keys: {', '.join(job.keys)}")
         return NEXT
+    if step.polls == 0:
+        runtime.learn_first_look(step.remote_kind, done=False)
     elapsed = (now - _aware(step.submitted_at or now)).total_seconds()
     delay = next_poll_delay(step.remote_kind, elapsed, job.progress, runtime.expected_duration(step.remote_kind),
                             polls=step.polls, ceiling=_ceiling())
