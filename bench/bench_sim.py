@@ -146,6 +146,7 @@ def main() -> int:
                 "p99_ms": pct(0.99),
                 "server_requests": counters["requests"],
                 "jobs_created": counters["jobs_created_total"],
+                "load": [round(x, 2) for x in os.getloadavg()],
             }
         )
     )

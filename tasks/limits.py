@@ -103,15 +103,25 @@ class InflightLimiter:
     def holders(self) -> set[str]:
         return {m.decode() if isinstance(m, bytes) else str(m) for m in self.redis.zrange(INFLIGHT_KEY, 0, -1)}
 
-    def resync(self, step_ids: Iterable[int]) -> None:
-        """Make the held slots exactly the ledger's in-flight steps (after a crash or a Redis loss)."""
+    def resync(self, step_ids: Iterable[int], fresh: float = 0.0) -> None:
+        """Make the held slots the ledger's in-flight steps (after a crash or a Redis loss).
+
+        A slot granted in the last ``fresh`` seconds is kept even if its step is not in ``step_ids``: it
+        is between :meth:`acquire` and the ledger's ``planned → submitting``, and dropping it would let
+        another step take the same slot (more jobs in flight than the cap). Slots resync adds itself do
+        not count as fresh, so a step released while the ledger was being read loses its slot next time.
+        """
         wanted = {str(s) for s in step_ids}
-        stale = self.holders() - wanted
+        now = time.time()
+        recent_floor = now + self.lease - fresh
+        recent = {m.decode() if isinstance(m, bytes) else str(m)
+                  for m in self.redis.zrangebyscore(INFLIGHT_KEY, recent_floor, "+inf")}
+        stale = self.holders() - wanted - recent
         pipe = self.redis.pipeline()
         if stale:
             pipe.zrem(INFLIGHT_KEY, *stale)
         if wanted:
-            expiry = time.time() + self.lease
+            expiry = recent_floor - 1
             pipe.zadd(INFLIGHT_KEY, {s: expiry for s in wanted})
         pipe.execute()
 
