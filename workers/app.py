@@ -51,6 +51,10 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "worker_soft_shutdown_timeout": 10.0,
         "worker_enable_soft_shutdown_on_idle": True,
         "worker_hijack_root_logger": False,
+        "worker_log_format": "[%(asctime)s: %(levelname)s/%(processName)s] %(ids)s%(message)s",
+        "worker_task_log_format": (
+            "[%(asctime)s: %(levelname)s/%(processName)s] %(ids)s%(task_name)s[%(task_id)s]: %(message)s"
+        ),
         "task_default_queue": "batch",
         "task_queues": [Queue(name) for name in QUEUES],
         "task_create_missing_queues": False,
@@ -83,6 +87,8 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 
 app = create_app()
+
+import workers.logcontext  # noqa: E402,F401  (task log lines carry batch, item and step ids)
 
 
 @after_setup_logger.connect
