@@ -219,7 +219,7 @@ class Ledger:
             rows = s.exec(
                 select(Step.index, Step.kind, Step.state, func.count())
                 .where(Step.batch_id == batch_id)
-                .group_by(Step.index, Step.kind, Step.state)
+                .group_by(col(Step.index), col(Step.kind), col(Step.state))
             ).all()
         return {(int(i), k, st): int(n) for i, k, st, n in rows}
 
@@ -274,7 +274,8 @@ class Ledger:
         with self.session() as s:
             result = s.exec(  # type: ignore[call-overload]
                 update(Step)
-                .where(col(Step.id) == step_id, col(Step.state) == "submitting", Step.submit_attempts == seen_attempts)
+                .where(col(Step.id) == step_id, col(Step.state) == "submitting",
+                       col(Step.submit_attempts) == seen_attempts)
                 .values(submit_attempts=seen_attempts + 1, submitting_since=now, updated_at=now)
             )
             s.commit()
@@ -285,7 +286,7 @@ class Ledger:
         with self.session() as s:
             s.exec(  # type: ignore[call-overload]
                 update(Batch)
-                .where(col(Batch.id) == batch_id, Batch.jobs_submitted > 0)
+                .where(col(Batch.id) == batch_id, col(Batch.jobs_submitted) > 0)
                 .values(jobs_submitted=Batch.jobs_submitted - 1)
             )
             s.commit()
@@ -334,7 +335,7 @@ class Ledger:
                 update(Batch)
                 .where(
                     col(Batch.id) == batch_id,
-                    or_(col(Batch.max_jobs).is_(None), Batch.jobs_submitted < Batch.max_jobs),
+                    or_(col(Batch.max_jobs).is_(None), col(Batch.jobs_submitted) < col(Batch.max_jobs)),
                 )
                 .values(jobs_submitted=Batch.jobs_submitted + 1)
             )
@@ -461,7 +462,7 @@ class Ledger:
             )
             result = s.exec(  # type: ignore[call-overload]
                 update(Item)
-                .where(Item.batch_id == batch_id, col(Item.state).in_(["failed", "cancelled"]))
+                .where(col(Item.batch_id) == batch_id, col(Item.state).in_(["failed", "cancelled"]))
                 .values(state="pending", error=None, finished_at=None)
             )
             s.commit()
