@@ -152,9 +152,14 @@ def spec_steps(spec: Any) -> list[dict[str, Any]]:
 
 
 def start_spec(spec: Any, *, name: str | None = None, schedule: str | None = None) -> Batch:
-    """Record a validated spec as a new batch (items and planned steps) and start its feeder."""
+    """Record a validated spec as a new batch (items and planned steps) and start its feeder.
+
+    Raises:
+        StorageError: the bucket is missing or the endpoint refuses (nothing is recorded or sent).
+    """
     from tasks.definitions import feed_batch
 
+    runtime.store().check()  # a missing bucket is a clear error now, not a failed copy after paying
     batch = runtime.ledger().create_batch(
         name=name or spec.name, spec_hash=spec.spec_hash, steps=spec_steps(spec),
         items=((it.id, it.fields) for it in spec.iter_items()), max_jobs=spec.max_jobs,

@@ -74,14 +74,13 @@ def finish_item(self: Task, item_id: int) -> str | None:
 
 @letzflow_task("batch")
 def item_failed(self: Task, *args: Any, item_id: int) -> str | None:
-    """Chord errback: a task of this item raised unexpectedly; record it and settle what can be settled."""
-    exc = next((a for a in args if isinstance(a, BaseException)), None)
-    log.error("item %s: a task failed unexpectedly: %r", item_id, exc)
-    ledger = runtime.ledger()
-    for st in ledger.item_steps(item_id):
-        if st.state in ("planned", "ready", "copying"):
-            ledger.transition(st.id, (st.state,), "failed", error_class="InternalError",  # type: ignore[arg-type]
-                              error_message=f"internal error: {exc!r}"[:2000], finished_at=utcnow())
+    """Chord errback: a task of this item raised; settle the item if its steps all ended.
+
+    Open steps are left as they are: the usual cause is the broker going away while a task published its
+    next message (a Redis restart), not the work itself, and the reconciler re-kicks the item once its
+    steps are overdue. Failing them here would fail healthy, possibly paid-for, work.
+    """
+    log.error("item %s: a task of its chord failed (%r); open steps left to the reconciler", item_id, args)
     return batches.finish(item_id)
 
 

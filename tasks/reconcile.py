@@ -17,6 +17,9 @@ from tasks import runtime
 
 log = logging.getLogger(__name__)
 
+#: Seconds a just-granted in-flight slot survives a resync before its step shows up in the ledger.
+FRESH_SLOT = 60.0
+
 
 def grace() -> timedelta:
     """How overdue a step must be before its item is re-enqueued (several reconciler periods)."""
@@ -34,7 +37,7 @@ def reconcile() -> dict[str, int]:
     done = {"slots": 0, "rekicked": 0, "settled": 0, "feeders": 0, "finalizers": 0}
 
     inflight = ledger.inflight_steps()
-    runtime.inflight().resync(s.id for s in inflight if s.id is not None)
+    runtime.inflight().resync((s.id for s in inflight if s.id is not None), fresh=FRESH_SLOT)
     done["slots"] = len(inflight)
 
     for item in ledger.stalled_items(now, grace()):

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from letzai.errors import ConnectError, LetzAIError, ValidationError
+from letzai.errors import ConnectError, LetzAIError, RateLimited, ValidationError
 from letzai.retry import backoff, classify
 from storage.models import STEP_TERMINAL, Batch, Step, utcnow
 from tasks import runtime
@@ -177,10 +177,12 @@ def _post_failed(step: Step, batch: Batch, exc: LetzAIError) -> Outcome:
         return again(max(LIST_SETTLE, decision.delay), "answer lost: reconcile before any new POST")
     ledger.unclaim_job(batch.id)
     if action == "retry":
-        if step.submit_attempts >= MAX_SUBMITS:
+        refused = isinstance(exc, RateLimited)  # a 429 created nothing: it is no submission attempt
+        if not refused and step.submit_attempts >= MAX_SUBMITS:
             _fail(step, ("submitting",), f"gave up after {step.submit_attempts} submissions: {exc.message}", exc)
             return NEXT
-        ledger.transition(step.id, ("submitting",), "planned")
+        uncount = {"submit_attempts": max(0, step.submit_attempts - 1)} if refused else {}
+        ledger.transition(step.id, ("submitting",), "planned", **uncount)
         runtime.inflight().release(step.id)
         delay = decision.delay if decision.action == "retry" else backoff(step.submit_attempts)
         ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=delay + 30))

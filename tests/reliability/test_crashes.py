@@ -1,0 +1,167 @@
+"""Worker crashes: SIGKILL of workers holding every queue's tasks, a graceful stop, the in-flight cap,
+duplicate deliveries and lost poll messages. Recovery comes from redelivery and the beat reconciler."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from celery import Celery
+
+from tests.engine import ledger, run_batch, wait_batch, write_spec
+from tests.reliability.harness import (
+    SIM,
+    jobs_created,
+    record,
+    seed_expected_duration,
+    start_beat,
+    start_workers,
+    stopwatch,
+    verify,
+    wait_steps,
+    worker,
+)
+from workers.stack import EmbeddedStack
+
+pytestmark = pytest.mark.integration
+
+TWO_STEPS = [{"generate": {"width": 512, "height": 512}}, {"upscale": {"strength": 1, "size": 2}}]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[EmbeddedStack]:
+    with EmbeddedStack(sim_knobs=SIM) as s:
+        start_beat(s)
+        yield s
+
+
+def _stop_all(stack: EmbeddedStack) -> None:
+    for w in stack.workers:
+        if w.process is not None and w.process.alive:
+            w.stop()
+
+
+def _items(prefix: str, n: int) -> list[dict[str, str]]:
+    return [{"id": f"{prefix}-{k:02d}", "prompt": f"{prefix} product photo {k}"} for k in range(n)]
+
+
+def test_inflight_cap_holds_across_two_workers(stack, tmp_path):
+    # first in the module: the simulator's max_concurrent is a high-water mark since it started
+    # a sim cap one above ours: the sim then prunes finished jobs on every create (it only does so when
+    # capped), so its max_concurrent is exact, and anything above 5 would show
+    stack.sim.configure(latency_image=1.0, max_concurrent_jobs=6)
+    cap = {"LETZAI_MAX_INFLIGHT": "5"}
+    seed_expected_duration(stack, "image", 1.0)
+    workers = start_workers(stack, {"env": cap, "name": "cap1"}, {"env": cap, "name": "cap2"})
+    before = jobs_created(stack)
+    batch_id = run_batch(stack, write_spec(tmp_path, "cap", TWO_STEPS[:1], _items("cap", 12)))
+    with stopwatch() as took:
+        wait_batch(stack, batch_id, timeout=90)
+    counters = stack.sim.counters()
+    verdict = verify(stack, batch_id, before)
+    for w in workers:
+        w.stop()
+    stack.sim.configure(latency_image=SIM["latency_image"], max_concurrent_jobs=None)
+    assert 2 <= counters["max_concurrent"] <= 5, counters["max_concurrent"]
+    record(
+        "in-flight cap 5, 2 workers x 8 threads",
+        verdict,
+        took[0],
+        f"sim max_concurrent={counters['max_concurrent']}",
+    )
+
+
+def test_sigkill_of_workers_holding_every_queue_then_a_new_worker_finishes(stack, tmp_path):
+    queues = ("submit", "poll", "media", "batch")
+    dedicated = start_workers(stack, *({"name": f"k-{q}", "queues": q, "concurrency": 2} for q in queues))
+    before = jobs_created(stack)
+    batch_id = run_batch(stack, write_spec(tmp_path, "sigkill", TWO_STEPS, _items("kill", 16)))
+    wait_steps(stack, batch_id, ("ready", "copying"), 1)
+    led = ledger(stack)
+    caught = {
+        st: len(led.steps_in(batch_id, (st,)))
+        for st in ("submitting", "submitted", "running", "ready", "copying")
+    }
+    for w in dedicated:
+        w.kill()
+    killed_at = time.monotonic()
+    replacement = worker(stack, name="k-after")
+    wait_batch(stack, batch_id, timeout=150)
+    recovered = time.monotonic() - killed_at
+    verdict = verify(stack, batch_id, before)
+    replacement.stop()
+    busy = ",".join(f"{k}={v}" for k, v in caught.items() if v)
+    record("SIGKILL 4 single-queue workers", verdict, recovered, f"steps caught: {busy}")
+
+
+def test_graceful_stop_mid_batch_loses_nothing(stack, tmp_path):
+    first = worker(stack, name="t-first")
+    before = jobs_created(stack)
+    batch_id = run_batch(stack, write_spec(tmp_path, "sigterm", TWO_STEPS, _items("term", 16)))
+    wait_steps(stack, batch_id, ("submitted", "running"), 3)
+    first.stop()  # SIGTERM: warm shutdown, running tasks finish or go back to the queue
+    stopped_at = time.monotonic()
+    second = worker(stack, name="t-second")
+    wait_batch(stack, batch_id, timeout=150)
+    recovered = time.monotonic() - stopped_at
+    verdict = verify(stack, batch_id, before)
+    second.stop()
+    record("SIGTERM (warm stop) mid-batch", verdict, recovered)
+
+
+def _drop_unacked(stack: EmbeddedStack, queue: str) -> int:
+    """Remove the broker's unacknowledged messages routed to ``queue`` (so nothing redelivers them)."""
+    assert stack.redis is not None
+    r = stack.redis.client()
+    dropped = 0
+    for tag, raw in r.hgetall("unacked").items():
+        payload = json.loads(raw)
+        if payload[2] == queue:
+            r.hdel("unacked", tag)
+            r.zrem("unacked_index", tag)
+            dropped += 1
+    return dropped
+
+
+def test_duplicate_deliveries_and_a_lost_poll_queue_change_no_outcome(stack, tmp_path):
+    main, poller = start_workers(
+        stack,
+        {"name": "d-main", "queues": "submit,media,batch"},
+        {"name": "d-poll", "queues": "poll", "concurrency": 4},
+    )
+    before = jobs_created(stack)
+    batch_id = run_batch(stack, write_spec(tmp_path, "dupes", TWO_STEPS[:1], _items("dup", 8)))
+    wait_steps(stack, batch_id, ("submitted", "running"), 4)
+    app = Celery(broker=stack.env["REDIS_URL"])
+    led = ledger(stack)
+    steps = led.steps_in(
+        batch_id, ("planned", "submitting", "submitted", "running", "ready", "copying", "done")
+    )
+    for st in steps:  # every message of every step delivered twice more
+        for name, queue in (("submit_step", "submit"), ("poll_step", "poll"), ("copy_outputs", "media")):
+            app.send_task(f"tasks.definitions.{name}", args=[st.id], queue=queue)
+            app.send_task(f"tasks.definitions.{name}", args=[st.id], queue=queue)
+    app.close()
+    poller.kill()  # the poll worker dies with its countdown messages ...
+    r = stack.redis.client()
+    dropped = _drop_unacked(stack, "poll") + int(r.llen("poll"))
+    r.delete("poll")  # ... and the poll queue and its unacked copies are gone: nothing will redeliver them
+    lost_at = time.monotonic()
+    replacement = worker(stack, name="d-poll2", queues="poll", concurrency=4)
+    wait_batch(stack, batch_id, timeout=150)
+    recovered = time.monotonic() - lost_at
+    verdict = verify(stack, batch_id, before)
+    assert all(i.finish_runs == 1 for i in led.items(batch_id))
+    for w in (main, replacement):
+        w.stop()
+    record(
+        "duplicate deliveries + poll messages lost", verdict, recovered, f"{dropped} poll messages dropped"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_workers(stack) -> Iterator[None]:
+    yield
+    _stop_all(stack)
