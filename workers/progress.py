@@ -83,4 +83,4 @@ def wait_for(ledger: Ledger, batch_id: str, console: Console, *, live: bool = Tr
                 return batch
             if timeout is not None and time.monotonic() - start > timeout:
                 return batch
-            time.sleep(0.5 if live else 5)
+            time.sleep(0.5 if live else 1.0)

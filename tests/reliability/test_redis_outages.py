@@ -39,6 +39,10 @@ def _items(prefix: str, n: int) -> list[dict[str, str]]:
     return [{"id": f"{prefix}-{k:02d}", "prompt": f"{prefix} still life {k}"} for k in range(n)]
 
 
+# One rerun: on a heavily loaded machine the module's fresh worker has twice (of six full runs) consumed
+# nothing for 60 s before any fault was injected; see docs/reliability.md, "Known flake". A rerun that
+# also fails is a failure.
+@pytest.mark.flaky(reruns=1, reruns_delay=2)
 @pytest.mark.parametrize(
     ("keep_data", "fault"), [(True, "Redis restarted (data kept)"), (False, "Redis lost (restarted empty)")]
 )
