@@ -167,7 +167,9 @@ class Ledger:
             )
             return s.exec(stmt).first()
 
-    def items(self, batch_id: str, states: Sequence[str] | None = None, limit: int | None = None) -> list[Item]:
+    def items(
+        self, batch_id: str, states: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[Item]:
         with self.session() as s:
             stmt = select(Item).where(Item.batch_id == batch_id)
             if states:
@@ -195,7 +197,9 @@ class Ledger:
                 ids = [i.id for i in items]
                 steps = list(
                     s.exec(
-                        select(Step).where(col(Step.item_id).in_(ids)).order_by(col(Step.variant), col(Step.index))
+                        select(Step)
+                        .where(col(Step.item_id).in_(ids))
+                        .order_by(col(Step.variant), col(Step.index))
                     ).all()
                 )
             by_item: dict[int, list[Step]] = {}
@@ -274,8 +278,11 @@ class Ledger:
         with self.session() as s:
             result = s.exec(  # type: ignore[call-overload]
                 update(Step)
-                .where(col(Step.id) == step_id, col(Step.state) == "submitting",
-                       col(Step.submit_attempts) == seen_attempts)
+                .where(
+                    col(Step.id) == step_id,
+                    col(Step.state) == "submitting",
+                    col(Step.submit_attempts) == seen_attempts,
+                )
                 .values(submit_attempts=seen_attempts + 1, submitting_since=now, updated_at=now)
             )
             s.commit()
@@ -305,20 +312,40 @@ class Ledger:
             )
             s.commit()
 
-    def record_attempt(self, step_id: int, task: str, outcome: str, started: datetime, error: str | None = None) -> None:
+    def record_attempt(
+        self, step_id: int, task: str, outcome: str, started: datetime, error: str | None = None
+    ) -> None:
         duration = int((utcnow() - started).total_seconds() * 1000)
         with self.session() as s:
-            s.add(Attempt(step_id=step_id, task=task, outcome=outcome, error=error, started_at=started, duration_ms=duration))
+            s.add(
+                Attempt(
+                    step_id=step_id,
+                    task=task,
+                    outcome=outcome,
+                    error=error,
+                    started_at=started,
+                    duration_ms=duration,
+                )
+            )
             s.exec(update(Step).where(col(Step.id) == step_id).values(attempts=Step.attempts + 1))  # type: ignore[call-overload]
             s.commit()
 
-    def set_batch_state(self, batch_id: str, expected: Sequence[str], new_state: str, message: str | None = None, **values: Any) -> bool:
+    def set_batch_state(
+        self,
+        batch_id: str,
+        expected: Sequence[str],
+        new_state: str,
+        message: str | None = None,
+        **values: Any,
+    ) -> bool:
         with self.session() as s:
             vals: dict[str, Any] = {"state": new_state, **values}
             if message is not None:
                 vals["message"] = message
             result = s.exec(  # type: ignore[call-overload]
-                update(Batch).where(col(Batch.id) == batch_id, col(Batch.state).in_(list(expected))).values(**vals)
+                update(Batch)
+                .where(col(Batch.id) == batch_id, col(Batch.state).in_(list(expected)))
+                .values(**vals)
             )
             s.commit()
             return bool(result.rowcount == 1)
@@ -345,7 +372,9 @@ class Ledger:
     def set_item_state(self, item_id: int, expected: Sequence[str], new_state: str, **values: Any) -> bool:
         with self.session() as s:
             result = s.exec(  # type: ignore[call-overload]
-                update(Item).where(col(Item.id) == item_id, col(Item.state).in_(list(expected))).values(state=new_state, **values)
+                update(Item)
+                .where(col(Item.id) == item_id, col(Item.state).in_(list(expected)))
+                .values(state=new_state, **values)
             )
             s.commit()
             return bool(result.rowcount == 1)
@@ -374,10 +403,15 @@ class Ledger:
             new_state, error = "cancelled", "cancelled"
         else:
             failed = [st for st in steps if st.state == "failed"]
-            error = "; ".join(
-                f"step {st.index + 1} {st.kind}" + (f" (variant {st.variant})" if st.variant else "") + f": {st.error_message}"
-                for st in failed
-            ) or "failed"
+            error = (
+                "; ".join(
+                    f"step {st.index + 1} {st.kind}"
+                    + (f" (variant {st.variant})" if st.variant else "")
+                    + f": {st.error_message}"
+                    for st in failed
+                )
+                or "failed"
+            )
             new_state = "failed"
         with self.session() as s:
             result = s.exec(  # type: ignore[call-overload]
@@ -430,11 +464,7 @@ class Ledger:
         """Queued items all of whose steps are terminal (their fan-in message was lost)."""
         with self.session() as s:
             open_steps = select(Step.item_id).where(col(Step.state).not_in(list(STEP_TERMINAL)))
-            stmt = (
-                select(Item.id)
-                .where(Item.state == "queued", col(Item.id).not_in(open_steps))
-                .limit(limit)
-            )
+            stmt = select(Item.id).where(Item.state == "queued", col(Item.id).not_in(open_steps)).limit(limit)
             return [i for i in s.exec(stmt).all() if i is not None]
 
     def batches_in(self, states: Sequence[str]) -> list[Batch]:
@@ -448,7 +478,9 @@ class Ledger:
     def reset_failed(self, batch_id: str) -> int:
         """Re-plan failed, skipped and cancelled steps of unfinished items (done steps are kept)."""
         with self.session() as s:
-            failed_items = select(Item.id).where(Item.batch_id == batch_id, col(Item.state).in_(["failed", "cancelled"]))
+            failed_items = select(Item.id).where(
+                Item.batch_id == batch_id, col(Item.state).in_(["failed", "cancelled"])
+            )
             s.exec(  # type: ignore[call-overload]
                 update(Step)
                 .where(
@@ -456,8 +488,16 @@ class Ledger:
                     col(Step.state).in_(["failed", "skipped", "cancelled"]),
                 )
                 .values(
-                    state="planned", remote_id=None, error_class=None, error_status=None, error_message=None,
-                    progress=0.0, next_poll_at=None, deadline_at=None, results=[], updated_at=utcnow(),
+                    state="planned",
+                    remote_id=None,
+                    error_class=None,
+                    error_status=None,
+                    error_message=None,
+                    progress=0.0,
+                    next_poll_at=None,
+                    deadline_at=None,
+                    results=[],
+                    updated_at=utcnow(),
                 )
             )
             result = s.exec(  # type: ignore[call-overload]

@@ -16,6 +16,7 @@ from tasks import runtime
 
 log = logging.getLogger(__name__)
 
+
 #: Items in flight per batch: enough to keep every in-flight slot busy, bounded for Redis and the producer.
 def window() -> int:
     return max(50, 3 * runtime.settings().letzai_max_inflight)
@@ -30,13 +31,16 @@ def claim_pending(batch_id: str, count: int) -> list[int]:
     now = utcnow()
     with ledger.session() as s:
         pending = (
-            select(Item.id).where(Item.batch_id == batch_id, Item.state == "pending").order_by(col(Item.seq)).limit(count)
+            select(Item.id)
+            .where(Item.batch_id == batch_id, Item.state == "pending")
+            .order_by(col(Item.seq))
+            .limit(count)
         )
         rows = s.exec(  # type: ignore[call-overload]
             update(Item)
-            .where(col(Item.id).in_(pending.scalar_subquery()), Item.state == "pending")
+            .where(col(Item.id).in_(pending.scalar_subquery()), col(Item.state) == "pending")
             .values(state="queued", kicked_at=now)
-            .returning(Item.id)
+            .returning(col(Item.id))
         ).all()
         s.commit()
     return sorted(int(r[0]) for r in rows)
@@ -91,38 +95,75 @@ def check_batch_done(batch_id: str) -> bool:
 
 
 def manifest(batch: Batch) -> dict[str, Any]:
-    """The manifest: every item, its status, every output (step, LetzAI id, key, sha256, size, type), every error."""
+    """The manifest: every item, its status, every output and every error.
+
+    Each output names its step, LetzAI id, storage key, sha256, size and content type.
+    """
     ledger = runtime.ledger()
     items = []
     for item, steps in ledger.iter_items_with_steps(batch.id):
         outputs, errors = [], []
         for st in steps:
             for out in st.outputs or []:
-                outputs.append({
-                    "step": st.index + 1, "kind": st.kind, "variant": st.variant + 1, "letzai_id": st.remote_id,
-                    "image_id": out.get("image_id"), "key": out["key"], "sha256": out["sha256"],
-                    "size": out["size"], "content_type": out["content_type"],
-                })
-            if st.state in ("failed", "skipped", "cancelled") or st.error_message and st.state != "done":
-                errors.append({"step": st.index + 1, "kind": st.kind, "variant": st.variant + 1, "state": st.state,
-                               "error": st.error_message, "class": st.error_class, "http_status": st.error_status})
-        items.append({
-            "id": item.key, "status": item.state, "prompt": item.fields.get("prompt"),
-            "outputs": outputs, "errors": errors, "error": item.error,
-            "finished_at": item.finished_at.isoformat() if item.finished_at else None,
-        })
+                outputs.append(
+                    {
+                        "step": st.index + 1,
+                        "kind": st.kind,
+                        "variant": st.variant + 1,
+                        "letzai_id": st.remote_id,
+                        "image_id": out.get("image_id"),
+                        "key": out["key"],
+                        "sha256": out["sha256"],
+                        "size": out["size"],
+                        "content_type": out["content_type"],
+                    }
+                )
+            if st.state in ("failed", "skipped", "cancelled") or (st.error_message and st.state != "done"):
+                errors.append(
+                    {
+                        "step": st.index + 1,
+                        "kind": st.kind,
+                        "variant": st.variant + 1,
+                        "state": st.state,
+                        "error": st.error_message,
+                        "class": st.error_class,
+                        "http_status": st.error_status,
+                    }
+                )
+        items.append(
+            {
+                "id": item.key,
+                "status": item.state,
+                "prompt": item.fields.get("prompt"),
+                "outputs": outputs,
+                "errors": errors,
+                "error": item.error,
+                "finished_at": item.finished_at.isoformat() if item.finished_at else None,
+            }
+        )
     counts: dict[str, int] = {}
     for it in items:
-        counts[it["status"]] = counts.get(it["status"], 0) + 1
+        status = str(it["status"])
+        counts[status] = counts.get(status, 0) + 1
     return {
-        "batch": {"id": batch.id, "name": batch.name, "state": batch.state, "created_at": batch.created_at.isoformat(),
-                  "jobs_submitted": batch.jobs_submitted, "steps": batch.steps, "counts": counts},
+        "batch": {
+            "id": batch.id,
+            "name": batch.name,
+            "state": batch.state,
+            "created_at": batch.created_at.isoformat(),
+            "jobs_submitted": batch.jobs_submitted,
+            "steps": batch.steps,
+            "counts": counts,
+        },
         "items": items,
     }
 
 
 def finalize(batch_id: str) -> bool:
-    """Write manifest.json to storage and close the batch. Only the caller that wins the guarded update counts."""
+    """Write manifest.json to storage and close the batch.
+
+    Only the caller that wins the guarded update counts: the batch callback runs exactly once.
+    """
     ledger = runtime.ledger()
     batch = ledger.batch(batch_id)
     if batch is None or batch.state != "finalizing":
@@ -134,8 +175,13 @@ def finalize(batch_id: str) -> bool:
     with ledger.session() as s:
         result = s.exec(  # type: ignore[call-overload]
             update(Batch)
-            .where(col(Batch.id) == batch_id, Batch.state == "finalizing")
-            .values(state="done", finished_at=utcnow(), manifest_key=stored.key, finalize_runs=Batch.finalize_runs + 1)
+            .where(col(Batch.id) == batch_id, col(Batch.state) == "finalizing")
+            .values(
+                state="done",
+                finished_at=utcnow(),
+                manifest_key=stored.key,
+                finalize_runs=Batch.finalize_runs + 1,
+            )
         )
         s.commit()
     log.info("batch %s finished: manifest at %s", batch_id, stored.key)
@@ -145,8 +191,15 @@ def finalize(batch_id: str) -> bool:
 def spec_steps(spec: Any) -> list[dict[str, Any]]:
     """A spec's steps as stored on the batch row."""
     return [
-        {"index": s.index, "kind": s.kind, "params": s.params, "variants": s.variants,
-         "skip_checks": sorted(s.skip_checks), "remote_kind": s.remote_kind, "endpoint": s.endpoint}
+        {
+            "index": s.index,
+            "kind": s.kind,
+            "params": s.params,
+            "variants": s.variants,
+            "skip_checks": sorted(s.skip_checks),
+            "remote_kind": s.remote_kind,
+            "endpoint": s.endpoint,
+        }
         for s in spec.steps
     ]
 
@@ -161,9 +214,13 @@ def start_spec(spec: Any, *, name: str | None = None, schedule: str | None = Non
 
     runtime.store().check()  # a missing bucket is a clear error now, not a failed copy after paying
     batch = runtime.ledger().create_batch(
-        name=name or spec.name, spec_hash=spec.spec_hash, steps=spec_steps(spec),
-        items=((it.id, it.fields) for it in spec.iter_items()), max_jobs=spec.max_jobs,
-        spec_path=str(spec.source_path) if spec.source_path else None, schedule=schedule,
+        name=name or spec.name,
+        spec_hash=spec.spec_hash,
+        steps=spec_steps(spec),
+        items=((it.id, it.fields) for it in spec.iter_items()),
+        max_jobs=spec.max_jobs,
+        spec_path=str(spec.source_path) if spec.source_path else None,
+        schedule=schedule,
     )
     feed_batch.apply_async((batch.id,))
     return batch

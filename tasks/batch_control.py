@@ -15,15 +15,21 @@ log = logging.getLogger(__name__)
 def halt_message(state: str, batch_id: str, exc: LetzAIError) -> str:
     reason = getattr(exc, "api_message", exc.message)
     if state == "paused" or isinstance(exc, InsufficientCredits):
-        return (f"paused: LetzAI is out of credits (HTTP 402: {reason}). Top up the account or organization, "
-                f"then run `letzflow resume {batch_id}`; nothing done so far is paid again.")
-    return (f"stopped: LetzAI refused the request (HTTP {getattr(exc, 'status', '?')}: {reason}). Check "
-            f"LETZAI_API_KEY (and LETZAI_ORGANIZATION_ID), then run `letzflow resume {batch_id}`.")
+        return (
+            f"paused: LetzAI is out of credits (HTTP 402: {reason}). Top up the account or organization, "
+            f"then run `letzflow resume {batch_id}`; nothing done so far is paid again."
+        )
+    return (
+        f"stopped: LetzAI refused the request (HTTP {getattr(exc, 'status', '?')}: {reason}). Check "
+        f"LETZAI_API_KEY (and LETZAI_ORGANIZATION_ID), then run `letzflow resume {batch_id}`."
+    )
 
 
 def halt_batch(batch_id: str, state: str, exc: LetzAIError) -> bool:
     """Stop (401/403) or pause (402) a running batch once; later calls change nothing."""
-    changed = runtime.ledger().set_batch_state(batch_id, ("running",), state, halt_message(state, batch_id, exc))
+    changed = runtime.ledger().set_batch_state(
+        batch_id, ("running",), state, halt_message(state, batch_id, exc)
+    )
     if changed:
         log.warning("batch %s %s", batch_id, halt_message(state, batch_id, exc))
     return changed
@@ -39,7 +45,10 @@ def cancel_step(step: Step) -> bool:
         _interrupt(step)
     changed = runtime.ledger().transition(
         step.id,  # type: ignore[arg-type]
-        (step.state,), "cancelled", finished_at=utcnow(), next_poll_at=None,
+        (step.state,),
+        "cancelled",
+        finished_at=utcnow(),
+        next_poll_at=None,
         error_message="cancelled by the user",
     )
     runtime.inflight().release(step.id)  # type: ignore[arg-type]
@@ -53,7 +62,9 @@ def cancel_batch(batch_id: str, settle_seconds: float = 10.0) -> dict[str, int]:
     is interrupted too.
     """
     ledger = runtime.ledger()
-    ledger.set_batch_state(batch_id, ("running", "paused", "stopped", "creating"), "cancelled", "cancelled by the user")
+    ledger.set_batch_state(
+        batch_id, ("running", "paused", "stopped", "creating"), "cancelled", "cancelled by the user"
+    )
     deadline = time.monotonic() + settle_seconds
     while ledger.steps_in(batch_id, ("submitting",)) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -66,7 +77,9 @@ def cancel_batch(batch_id: str, settle_seconds: float = 10.0) -> dict[str, int]:
     for item in ledger.items(batch_id, ("pending", "queued")):
         assert item.id is not None
         if not ledger.settle_item(item.id):
-            ledger.set_item_state(item.id, ("pending",), "cancelled", error="cancelled by the user", finished_at=utcnow())
+            ledger.set_item_state(
+                item.id, ("pending",), "cancelled", error="cancelled by the user", finished_at=utcnow()
+            )
     return counts
 
 
@@ -84,7 +97,9 @@ def retry_batch(batch_id: str) -> int:
     ledger = runtime.ledger()
     count = ledger.reset_failed(batch_id)
     if count:
-        ledger.set_batch_state(batch_id, ("done", "finalizing", "paused", "stopped", "cancelled", "running"), "running", "")
+        ledger.set_batch_state(
+            batch_id, ("done", "finalizing", "paused", "stopped", "cancelled", "running"), "running", ""
+        )
         kick_batch(batch_id)
     return count
 

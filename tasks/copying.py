@@ -36,27 +36,63 @@ def copy(step_id: int) -> Outcome:
         for k, result in enumerate(results):
             media = open_media(result["url"])
             key = media_key(
-                batch.name, batch.id, item.key, step.index, step.kind, extension(media.content_type, result["url"]),
-                variant=step.variant, fanned_out=fanned_out, output=k, outputs=len(results),
+                batch.name,
+                batch.id,
+                item.key,
+                step.index,
+                step.kind,
+                extension(media.content_type, result["url"]),
+                variant=step.variant,
+                fanned_out=fanned_out,
+                output=k,
+                outputs=len(results),
             )
-            obj = runtime.store().put_stream(key, media.chunks(), media.content_type, expected_size=media.length)
+            obj = runtime.store().put_stream(
+                key, media.chunks(), media.content_type, expected_size=media.length
+            )
             stored.append(
-                {"key": obj.key, "sha256": obj.sha256, "size": obj.size, "content_type": obj.content_type,
-                 "image_id": result.get("image_id"), "source_url": result["url"]}
+                {
+                    "key": obj.key,
+                    "sha256": obj.sha256,
+                    "size": obj.size,
+                    "content_type": obj.content_type,
+                    "image_id": result.get("image_id"),
+                    "source_url": result["url"],
+                }
             )
-    except (LetzAIError, Exception) as exc:  # noqa: B014  (storage errors have their own root)
+    except (LetzAIError, Exception) as exc:
         retryable = getattr(exc, "retryable", False)
         errors = step.errors_in_row + 1
         message = getattr(exc, "message", None) or str(exc)
         if retryable and errors < MAX_COPY_ERRORS:
             delay = backoff(errors)
-            ledger.update_step(step_id, errors_in_row=errors, error_class=type(exc).__name__,
-                               error_message=f"copy: {message}"[:2000],
-                               next_poll_at=utcnow() + timedelta(seconds=delay + 60))
+            ledger.update_step(
+                step_id,
+                errors_in_row=errors,
+                error_class=type(exc).__name__,
+                error_message=f"copy: {message}"[:2000],
+                next_poll_at=utcnow() + timedelta(seconds=delay + 60),
+            )
             return again(delay, f"copy failed, retrying: {message}")
-        ledger.transition(step_id, ("copying",), "failed", error_class=type(exc).__name__,
-                          error_message=f"copying the media failed: {message}"[:2000], finished_at=utcnow())
+        ledger.transition(
+            step_id,
+            ("copying",),
+            "failed",
+            error_class=type(exc).__name__,
+            error_message=f"copying the media failed: {message}"[:2000],
+            finished_at=utcnow(),
+        )
         return NEXT
-    ledger.transition(step_id, ("copying",), "done", outputs=stored, finished_at=utcnow(), errors_in_row=0,
-                      error_class=None, error_message=None, error_status=None, next_poll_at=None)
+    ledger.transition(
+        step_id,
+        ("copying",),
+        "done",
+        outputs=stored,
+        finished_at=utcnow(),
+        errors_in_row=0,
+        error_class=None,
+        error_message=None,
+        error_status=None,
+        next_poll_at=None,
+    )
     return NEXT

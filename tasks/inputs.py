@@ -52,7 +52,9 @@ def resolve_item_image(item: Item, value: str) -> str:
         bucket, _, key = value[len("s3://") :].partition("/")
         store = runtime.store()
         url = store.client.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=runtime.settings().s3_presign_expiry
+            "get_object",
+            Params={"Bucket": bucket, "Key": key},
+            ExpiresIn=runtime.settings().s3_presign_expiry,
         )
     fields = dict(item.fields)
     fields["_resolved_image_url"] = url
@@ -70,7 +72,9 @@ def _save_fields(item: Item, fields: dict[str, Any]) -> None:
     item.fields = fields
 
 
-def request_for(batch: Batch, item: Item, step: Step, previous: Step | None) -> tuple[str, dict[str, Any], frozenset[str]]:
+def request_for(
+    batch: Batch, item: Item, step: Step, previous: Step | None
+) -> tuple[str, dict[str, Any], frozenset[str]]:
     """(endpoint, body, skip_checks) for submitting ``step``."""
     from tasks.spec import ItemSpec, build_request
 

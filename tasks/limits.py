@@ -79,7 +79,9 @@ class InflightLimiter:
         Waiters keep the place of their first refusal (first come, first asked) for up to 10 minutes.
         """
         result = int(
-            self._acquire(keys=[INFLIGHT_KEY, WAITING_KEY], args=[time.time(), step_id, self.max_inflight, self.lease])
+            self._acquire(
+                keys=[INFLIGHT_KEY, WAITING_KEY], args=[time.time(), step_id, self.max_inflight, self.lease]
+            )
         )
         return 0 if result < 0 else result
 
@@ -101,7 +103,9 @@ class InflightLimiter:
         self.redis.zrem(INFLIGHT_KEY, str(step_id))
 
     def holders(self) -> set[str]:
-        return {m.decode() if isinstance(m, bytes) else str(m) for m in self.redis.zrange(INFLIGHT_KEY, 0, -1)}
+        return {
+            m.decode() if isinstance(m, bytes) else str(m) for m in self.redis.zrange(INFLIGHT_KEY, 0, -1)
+        }
 
     def resync(self, step_ids: Iterable[int], fresh: float = 0.0) -> None:
         """Make the held slots the ledger's in-flight steps (after a crash or a Redis loss).
@@ -114,8 +118,10 @@ class InflightLimiter:
         wanted = {str(s) for s in step_ids}
         now = time.time()
         recent_floor = now + self.lease - fresh
-        recent = {m.decode() if isinstance(m, bytes) else str(m)
-                  for m in self.redis.zrangebyscore(INFLIGHT_KEY, recent_floor, "+inf")}
+        recent = {
+            m.decode() if isinstance(m, bytes) else str(m)
+            for m in self.redis.zrangebyscore(INFLIGHT_KEY, recent_floor, "+inf")
+        }
         stale = self.holders() - wanted - recent
         pipe = self.redis.pipeline()
         if stale:

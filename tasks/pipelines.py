@@ -37,7 +37,9 @@ def item_canvas(item_id: int, steps: list[Step]) -> Signature:
     from tasks.definitions import finish_item, item_failed
 
     chains = []
-    for _variant, group in groupby(sorted(steps, key=lambda s: (s.variant, s.index)), key=lambda s: s.variant):
+    for _variant, group in groupby(
+        sorted(steps, key=lambda s: (s.variant, s.index)), key=lambda s: s.variant
+    ):
         tasks = [sig for st in group for sig in step_chain(st)]
         if tasks:
             chains.append(chain(*tasks))

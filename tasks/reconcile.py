@@ -42,7 +42,11 @@ def reconcile() -> dict[str, int]:
 
     for item in ledger.stalled_items(now, grace()):
         assert item.id is not None
-        log.warning("reconciler: item %s of batch %s stalled; re-enqueueing its remaining steps", item.key, item.batch_id)
+        log.warning(
+            "reconciler: item %s of batch %s stalled; re-enqueueing its remaining steps",
+            item.key,
+            item.batch_id,
+        )
         enqueue_item(item.id)
         done["rekicked"] += 1
 

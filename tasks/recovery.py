@@ -74,7 +74,11 @@ def find_created_job(step: Step, endpoint: str, body: dict[str, Any], resource: 
         claimed = ledger.claimed_remote_ids(step.remote_kind, [str(o["id"]) for o in candidates])
         for obj in candidates:
             if str(obj["id"]) not in claimed:
-                log.info("step %s: adopted job %s created by an earlier POST whose answer was lost", step.id, obj["id"])
+                log.info(
+                    "step %s: adopted job %s created by an earlier POST whose answer was lost",
+                    step.id,
+                    obj["id"],
+                )
                 return str(obj["id"])
         if len(objects) < PAGE_SIZE:
             break

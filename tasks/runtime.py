@@ -80,7 +80,8 @@ def store() -> Any:
 
 def redis_client() -> redis.Redis:
     return _get(  # type: ignore[no-any-return]
-        "redis", lambda: redis.Redis.from_url(settings().redis_url, socket_timeout=10, socket_connect_timeout=5)
+        "redis",
+        lambda: redis.Redis.from_url(settings().redis_url, socket_timeout=10, socket_connect_timeout=5),
     )
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from letzai.errors import ConnectError, LetzAIError, RateLimited, ValidationError
+from letzai.responses import Output
 from letzai.retry import backoff, classify
 from storage.models import STEP_TERMINAL, Batch, Step, utcnow
 from tasks import runtime
@@ -88,7 +90,10 @@ def submit(step_id: int) -> Outcome:
     if previous is not None and previous.state != "done":
         if previous.state in STEP_TERMINAL:
             ledger.transition(
-                step_id, ("planned",), "skipped", finished_at=utcnow(),
+                step_id,
+                ("planned",),
+                "skipped",
+                finished_at=utcnow(),
                 error_message=f"skipped: step {previous.index + 1} ({previous.kind}) ended {previous.state}",
             )
             return NEXT
@@ -112,7 +117,11 @@ def submit(step_id: int) -> Outcome:
         runtime.inflight().release(step_id)
         return NEXT
     if not ledger.claim_job(batch.id):
-        _fail(step, ("submitting",), f"max_jobs={batch.max_jobs} reached: the batch may not create more LetzAI jobs")
+        _fail(
+            step,
+            ("submitting",),
+            f"max_jobs={batch.max_jobs} reached: the batch may not create more LetzAI jobs",
+        )
         return NEXT
     step = ledger.step(step_id)
     assert step is not None
@@ -147,31 +156,42 @@ def _post(step: Step, batch: Batch, previous: Step | None) -> Outcome:
 def _accepted(step: Step, remote_id: str, progress: float = 0.0) -> Outcome:
     assert step.id is not None
     now = utcnow()
-    first = next_poll_delay(step.remote_kind, 0.0, 0.0, runtime.expected_duration(step.remote_kind), ceiling=_ceiling())
+    first = next_poll_delay(
+        step.remote_kind, 0.0, 0.0, runtime.expected_duration(step.remote_kind), ceiling=_ceiling()
+    )
     try:
-        ok = runtime.ledger().transition(
-            step.id, ("submitting",), "submitted",
-            remote_id=remote_id, submitted_at=now, deadline_at=now + _deadline(step),
-            next_poll_at=now + timedelta(seconds=first), progress=progress,
-            error_class=None, error_status=None, error_message=None,
+        runtime.ledger().transition(
+            step.id,
+            ("submitting",),
+            "submitted",
+            remote_id=remote_id,
+            submitted_at=now,
+            deadline_at=now + _deadline(step),
+            next_poll_at=now + timedelta(seconds=first),
+            progress=progress,
+            error_class=None,
+            error_status=None,
+            error_message=None,
         )
     except IntegrityError:
         log.error("step %s: job %s already belongs to another step", step.id, remote_id)
         return again(1, "remote id conflict")
-    return NEXT if ok else NEXT
+    return NEXT
 
 
 def _post_failed(step: Step, batch: Batch, exc: LetzAIError) -> Outcome:
     ledger = runtime.ledger()
     assert step.id is not None
-    if isinstance(exc, ConnectError):
-        decision_action = "retry"  # nothing reached the API: safe to send again
-    else:
-        decision_action = ""
+    # A refused connection never reached the API: sending again is safe.
+    decision_action = "retry" if isinstance(exc, ConnectError) else ""
     decision = classify(exc, step.submit_attempts, is_post=True)
     action = decision_action or decision.action
-    ledger.update_step(step.id, error_class=type(exc).__name__, error_status=getattr(exc, "status", None),
-                       error_message=exc.message[:2000])
+    ledger.update_step(
+        step.id,
+        error_class=type(exc).__name__,
+        error_status=getattr(exc, "status", None),
+        error_message=exc.message[:2000],
+    )
     if action == "reconcile":
         ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=decision.delay + 30))
         return again(max(LIST_SETTLE, decision.delay), "answer lost: reconcile before any new POST")
@@ -179,7 +199,9 @@ def _post_failed(step: Step, batch: Batch, exc: LetzAIError) -> Outcome:
     if action == "retry":
         refused = isinstance(exc, RateLimited)  # a 429 created nothing: it is no submission attempt
         if not refused and step.submit_attempts >= MAX_SUBMITS:
-            _fail(step, ("submitting",), f"gave up after {step.submit_attempts} submissions: {exc.message}", exc)
+            _fail(
+                step, ("submitting",), f"gave up after {step.submit_attempts} submissions: {exc.message}", exc
+            )
             return NEXT
         uncount = {"submit_attempts": max(0, step.submit_attempts - 1)} if refused else {}
         ledger.transition(step.id, ("submitting",), "planned", **uncount)
@@ -217,8 +239,11 @@ def _recover_submit(step: Step, batch: Batch, previous: Step | None) -> Outcome:
         if decision.action in ("stop_batch", "pause_batch"):
             halt_batch(batch.id, "stopped" if decision.action == "stop_batch" else "paused", exc)
             return NEXT
-        ledger.update_step(step.id, errors_in_row=step.errors_in_row + 1,
-                           next_poll_at=utcnow() + timedelta(seconds=decision.delay + 30))
+        ledger.update_step(
+            step.id,
+            errors_in_row=step.errors_in_row + 1,
+            next_poll_at=utcnow() + timedelta(seconds=decision.delay + 30),
+        )
         return again(decision.delay or 5, f"reconcile listing failed: {exc.message}")
     if found:
         return _accepted(step, found)
@@ -251,7 +276,11 @@ def poll(step_id: int) -> Outcome:
     now = utcnow()
     if step.deadline_at is not None and now > _aware(step.deadline_at):
         _interrupt(step)
-        _fail(step, ("submitted", "running"), f"deadline passed ({_deadline(step).total_seconds():.0f} s): job interrupted")
+        _fail(
+            step,
+            ("submitted", "running"),
+            f"deadline passed ({_deadline(step).total_seconds():.0f} s): job interrupted",
+        )
         return NEXT
     wait = runtime.rate().take()
     if wait > 0:
@@ -261,8 +290,11 @@ def poll(step_id: int) -> Outcome:
     except LetzAIError as exc:
         decision = classify(exc, step.errors_in_row + 1)
         if decision.action == "retry":
-            ledger.update_step(step_id, errors_in_row=step.errors_in_row + 1,
-                               next_poll_at=now + timedelta(seconds=decision.delay + 30))
+            ledger.update_step(
+                step_id,
+                errors_in_row=step.errors_in_row + 1,
+                next_poll_at=now + timedelta(seconds=decision.delay + 30),
+            )
             return again(decision.delay, exc.message)
         if decision.action in ("stop_batch", "pause_batch"):
             halt_batch(batch.id, "stopped" if decision.action == "stop_batch" else "paused", exc)
@@ -271,9 +303,18 @@ def poll(step_id: int) -> Outcome:
         return NEXT
     ledger.bump_polls(step_id, errors_in_row=0, progress=job.progress)
     if job.done or (job.phase == "success" and job.choices):
-        outputs = [{"url": o.url, "image_id": o.image_id} for o in job.outputs] + _choices(job.choices, job.outputs)
+        outputs = [{"url": o.url, "image_id": o.image_id} for o in job.outputs] + _choices(
+            job.choices, job.outputs
+        )
         if outputs:
-            if ledger.transition(step_id, ("submitted", "running"), "ready", results=outputs, progress=100.0, next_poll_at=now + timedelta(seconds=60)):
+            if ledger.transition(
+                step_id,
+                ("submitted", "running"),
+                "ready",
+                results=outputs,
+                progress=100.0,
+                next_poll_at=now + timedelta(seconds=60),
+            ):
                 runtime.inflight().release(step_id)
                 if step.polls == 0:
                     runtime.learn_first_look(step.remote_kind, done=True)
@@ -283,21 +324,34 @@ def poll(step_id: int) -> Outcome:
         _fail(step, ("submitted", "running"), f"LetzAI job {job.status}: {reason}")
         return NEXT
     if job.phase == "success" and step.remote_kind == "video":
-        _fail(step, ("submitted", "running"), f"video is {job.status} but has no media URL; keys: {', '.join(job.keys)}")
+        _fail(
+            step,
+            ("submitted", "running"),
+            f"video is {job.status} but has no media URL; keys: {', '.join(job.keys)}",
+        )
         return NEXT
     if step.polls == 0:
         runtime.learn_first_look(step.remote_kind, done=False)
     elapsed = (now - _aware(step.submitted_at or now)).total_seconds()
-    delay = next_poll_delay(step.remote_kind, elapsed, job.progress, runtime.expected_duration(step.remote_kind),
-                            polls=step.polls, ceiling=_ceiling())
-    ledger.transition(step_id, ("submitted", "running"), "running", next_poll_at=now + timedelta(seconds=delay + 30))
+    delay = next_poll_delay(
+        step.remote_kind,
+        elapsed,
+        job.progress,
+        runtime.expected_duration(step.remote_kind),
+        polls=step.polls,
+        ceiling=_ceiling(),
+    )
+    ledger.transition(
+        step_id, ("submitted", "running"), "running", next_poll_at=now + timedelta(seconds=delay + 30)
+    )
     runtime.inflight().refresh(step_id)
     return again(delay, f"{job.status} {job.progress:.0f}%")
 
 
-def _choices(choice_ids: list[str], have: list) -> list[dict]:
+def _choices(choice_ids: list[str], have: list[Output]) -> list[dict[str, Any]]:
+    """Outputs for edit choices listed by id only (each read with ``GET /images/{id}``)."""
     known = {o.image_id for o in have}
-    extra = []
+    extra: list[dict[str, Any]] = []
     for cid in choice_ids:
         if cid in known:
             continue
@@ -308,7 +362,9 @@ def _choices(choice_ids: list[str], have: list) -> list[dict]:
 
 
 def _endpoint(step: Step) -> str:
-    return {"image": "images", "image_edit": "image_edits", "upscale": "upscale", "video": "videos"}[step.remote_kind]
+    return {"image": "images", "image_edit": "image_edits", "upscale": "upscale", "video": "videos"}[
+        step.remote_kind
+    ]
 
 
 def _aware(value):  # type: ignore[no-untyped-def]

@@ -20,28 +20,41 @@ from workers.stack import EmbeddedStack
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write_spec(tmp: Path, name: str, steps: list[dict[str, Any]], items: list[dict[str, Any]], **extra: Any) -> Path:
+def write_spec(
+    tmp: Path, name: str, steps: list[dict[str, Any]], items: list[dict[str, Any]], **extra: Any
+) -> Path:
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"name": name, "steps": steps, "items": items, **extra}, sort_keys=False))
     return path
 
 
-def cli(stack: EmbeddedStack, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def cli(
+    stack: EmbeddedStack, *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     """Run ``letzflow ARGS`` against the stack, as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "workers.cli", *args],
         env={**os.environ, **stack.env, **(env or {}), "COLUMNS": "200"},
-        cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
-def run_batch(stack: EmbeddedStack, spec: Path, *, wait: bool = False, env: dict[str, str] | None = None) -> str:
+def run_batch(
+    stack: EmbeddedStack, spec: Path, *, wait: bool = False, env: dict[str, str] | None = None
+) -> str:
     """``letzflow run SPEC``; returns the batch id (the last line printed)."""
     result = cli(stack, "run", str(spec), *(["--wait"] if wait else []), env=env)
     lines = [line for line in result.stdout.strip().splitlines() if line.strip()]
     if not wait:
         assert result.returncode == 0, result.stdout + result.stderr
-    ids = [line.strip() for line in lines if len(line.strip()) == 12 and all(c in "0123456789abcdef" for c in line.strip())]
+    ids = [
+        line.strip()
+        for line in lines
+        if len(line.strip()) == 12 and all(c in "0123456789abcdef" for c in line.strip())
+    ]
     assert ids, result.stdout + result.stderr
     return ids[0]
 
@@ -50,7 +63,9 @@ def ledger(stack: EmbeddedStack) -> Ledger:
     return Ledger(stack.env["DATABASE_URL"])
 
 
-def wait_batch(stack: EmbeddedStack, batch_id: str, states: tuple[str, ...] = ("done",), timeout: float = 120) -> Any:
+def wait_batch(
+    stack: EmbeddedStack, batch_id: str, states: tuple[str, ...] = ("done",), timeout: float = 120
+) -> Any:
     """Wait until the batch reaches one of ``states``; fail with the ledger's counts otherwise."""
     led = ledger(stack)
     deadline = time.monotonic() + timeout
@@ -61,7 +76,8 @@ def wait_batch(stack: EmbeddedStack, batch_id: str, states: tuple[str, ...] = ("
             return batch
         time.sleep(0.3)
     raise AssertionError(
-        f"batch {batch_id} is {batch.state if batch else None} after {timeout}s: items {led.item_counts(batch_id)}, "
+        f"batch {batch_id} is {batch.state if batch else None} after {timeout}s: "
+        f"items {led.item_counts(batch_id)}, "
         f"steps {led.step_counts(batch_id)}"
     )
 

@@ -41,8 +41,10 @@ def _batch(ref: str):  # type: ignore[no-untyped-def]
         return matches[0]
     if len(matches) > 1:
         raise LookupError(f"batch id {ref!r} is ambiguous: {', '.join(b.id for b in matches[:5])}")
-    raise LookupError(f"no batch {ref!r} in the ledger {os.environ.get('DATABASE_URL', 'sqlite:///letzflow.db')}: "
-                      "check the id (`letzflow run` printed it) and that DATABASE_URL points at the same ledger")
+    raise LookupError(
+        f"no batch {ref!r} in the ledger {os.environ.get('DATABASE_URL', 'sqlite:///letzflow.db')}: "
+        "check the id (`letzflow run` printed it) and that DATABASE_URL points at the same ledger"
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -56,11 +58,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(f"cannot read {args.spec}: {exc.strerror}")
     planned = spec.planned_jobs()
     if args.dry_run:
-        console.print(f"[bold]{spec.name}[/]: {spec.item_count} items × {len(spec.steps)} steps "
-                      f"({' → '.join(s.kind for s in spec.steps)})")
+        console.print(
+            f"[bold]{spec.name}[/]: {spec.item_count} items x {len(spec.steps)} steps "
+            f"({' → '.join(s.kind for s in spec.steps)})"
+        )
         for endpoint, n in planned.items():
             console.print(f"  POST /{endpoint.replace('_', '-')}: {n} jobs")
-        console.print(f"  total LetzAI jobs: {spec.total_jobs()}" + (f" (max_jobs {spec.max_jobs})" if spec.max_jobs else ""))
+        console.print(
+            f"  total LetzAI jobs: {spec.total_jobs()}"
+            + (f" (max_jobs {spec.max_jobs})" if spec.max_jobs else "")
+        )
         console.print("dry run: nothing was submitted")
         return EXIT_OK
     return start_batch(spec, wait=args.wait, schedule=None)
@@ -76,8 +83,10 @@ def start_batch(spec, *, wait: bool, schedule: str | None, name: str | None = No
     batch_name = name or spec.name
     existing = None if schedule else ledger.find_batch(batch_name, spec.spec_hash)
     if existing is not None:
-        console.print(f"batch {existing.id} ({batch_name}) already exists for this spec: {existing.state}; "
-                      "finished steps are reused, nothing is paid twice")
+        console.print(
+            f"batch {existing.id} ({batch_name}) already exists for this spec: {existing.state}; "
+            "finished steps are reused, nothing is paid twice"
+        )
         if existing.state == "running":
             kick_batch(existing.id)
         elif existing.state in ("paused", "stopped"):
@@ -85,12 +94,16 @@ def start_batch(spec, *, wait: bool, schedule: str | None, name: str | None = No
         elif existing.state == "done" and existing.message != "retry":
             counts = ledger.item_counts(existing.id)
             if counts.get("failed") or counts.get("cancelled"):
-                console.print(f"  {counts.get('failed', 0)} items failed: `letzflow retry {existing.id}` re-runs them")
+                console.print(
+                    f"  {counts.get('failed', 0)} items failed: `letzflow retry {existing.id}` re-runs them"
+                )
         batch = existing
     else:
         batch = start_spec(spec, name=batch_name, schedule=schedule)
-        console.print(f"batch [bold]{batch.id}[/] ({batch_name}): {batch.items_total} items, "
-                      f"{spec.total_jobs()} LetzAI jobs planned")
+        console.print(
+            f"batch [bold]{batch.id}[/] ({batch_name}): {batch.items_total} items, "
+            f"{spec.total_jobs()} LetzAI jobs planned"
+        )
     print(batch.id, flush=True)
     if not wait:
         return EXIT_OK
@@ -104,7 +117,9 @@ def wait_and_summarize(batch_id: str, live: bool | None = None) -> int:
     batch = wait_for(ledger, batch_id, console, live=console.is_terminal if live is None else live)
     counts = ledger.item_counts(batch_id)
     if batch.state == "done" and not counts.get("failed") and not counts.get("cancelled"):
-        console.print(f"[green]batch {batch_id} done:[/] {counts.get('done', 0)} items; manifest {batch.manifest_key}")
+        console.print(
+            f"[green]batch {batch_id} done:[/] {counts.get('done', 0)} items; manifest {batch.manifest_key}"
+        )
         return EXIT_OK
     if batch.state in ("paused", "stopped", "cancelled"):
         err.print(f"batch {batch_id} {batch.message or batch.state}")
@@ -136,8 +151,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     batch = _batch(args.batch)
     counts = cancel_batch(batch.id)
-    console.print(f"batch {batch.id} cancelled: {counts['cancelled']} steps cancelled, "
-                  f"{counts['interrupted']} image jobs interrupted; no new jobs will be submitted")
+    console.print(
+        f"batch {batch.id} cancelled: {counts['cancelled']} steps cancelled, "
+        f"{counts['interrupted']} image jobs interrupted; no new jobs will be submitted"
+    )
     return EXIT_OK
 
 
@@ -158,7 +175,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     batch = _batch(args.batch)
     if not resume_batch(batch.id):
-        return _fail(f"batch {batch.id} is {batch.state}: only a paused or stopped batch can be resumed", EXIT_FAILED)
+        return _fail(
+            f"batch {batch.id} is {batch.state}: only a paused or stopped batch can be resumed", EXIT_FAILED
+        )
     console.print(f"batch {batch.id} resumed")
     return wait_and_summarize(batch.id) if args.wait else EXIT_OK
 
@@ -183,8 +202,18 @@ def _exec_celery(argv: list[str]) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    return _exec_celery(["worker", "-Q", args.queues, "-c", str(args.concurrency), "--loglevel", args.loglevel,
-                         *args.celery_args])
+    return _exec_celery(
+        [
+            "worker",
+            "-Q",
+            args.queues,
+            "-c",
+            str(args.concurrency),
+            "--loglevel",
+            args.loglevel,
+            *args.celery_args,
+        ]
+    )
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
@@ -210,26 +239,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="letzflow", description="Reliable LetzAI batches on Celery and Redis.")
+    parser = argparse.ArgumentParser(
+        prog="letzflow", description="Reliable LetzAI batches on Celery and Redis."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="run the examples on an embedded local stack (redis, simulator, S3, worker)")
-    p.add_argument("--real", action="store_true", help="use the real LetzAI API (needs LETZAI_API_KEY; costs credits)")
+    p = sub.add_parser(
+        "demo", help="run the examples on an embedded local stack (redis, simulator, S3, worker)"
+    )
+    p.add_argument(
+        "--real", action="store_true", help="use the real LetzAI API (needs LETZAI_API_KEY; costs credits)"
+    )
     p.add_argument("--spec", default=None, help="spec to run (default: examples/catalog.yaml)")
     p.add_argument("--items", type=int, default=None, help="run only the first N items")
-    p.add_argument("--out", default="letzflow-demo-output", help="folder for the downloaded media and gallery")
+    p.add_argument(
+        "--out", default="letzflow-demo-output", help="folder for the downloaded media and gallery"
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="validate and submit a batch spec; prints its id")
     p.add_argument("spec")
     p.add_argument("--wait", action="store_true", help="show progress; exit 0 only if every item succeeded")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and the jobs it would create; submit nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the plan and the jobs it would create; submit nothing"
+    )
     p.set_defaults(func=cmd_run)
 
-    for name, func, text in (("status", cmd_status, "counts by state, failures with reasons, ETA"),
-                             ("cancel", cmd_cancel, "stop a batch: no new jobs, interrupt jobs in flight"),
-                             ("retry", cmd_retry, "re-run failed items only; finished steps are reused"),
-                             ("resume", cmd_resume, "continue a batch paused by a 402 or stopped by a 401/403")):
+    for name, func, text in (
+        ("status", cmd_status, "counts by state, failures with reasons, ETA"),
+        ("cancel", cmd_cancel, "stop a batch: no new jobs, interrupt jobs in flight"),
+        ("retry", cmd_retry, "re-run failed items only; finished steps are reused"),
+        ("resume", cmd_resume, "continue a batch paused by a 402 or stopped by a 401/403"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("batch", help="batch id (or a unique prefix)")
         if name in ("retry", "resume"):
@@ -254,7 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("beat", help="celery beat: the reconciler and scheduled pipelines")
-    p.add_argument("--schedules", default=None, help="schedule file (cron → spec), e.g. examples/schedules.yaml")
+    p.add_argument(
+        "--schedules", default=None, help="schedule file (cron → spec), e.g. examples/schedules.yaml"
+    )
     p.add_argument("--loglevel", default="INFO")
     p.add_argument("celery_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_beat)

@@ -25,14 +25,18 @@ def step_rows(ledger: Ledger, batch: Batch) -> list[dict[str, Any]]:
     rows = []
     for index, spec in enumerate(batch.steps):
         states = {st: n for (i, _k, st), n in counts.items() if i == index}
-        rows.append({
-            "step": f"{index + 1:02d} {spec['kind']}",
-            "done": states.get("done", 0),
-            "in_flight": sum(states.get(s, 0) for s in ("submitting", "submitted", "running", "ready", "copying")),
-            "waiting": states.get("planned", 0),
-            "failed": sum(states.get(s, 0) for s in ("failed", "skipped", "cancelled")),
-            "total": sum(states.values()),
-        })
+        rows.append(
+            {
+                "step": f"{index + 1:02d} {spec['kind']}",
+                "done": states.get("done", 0),
+                "in_flight": sum(
+                    states.get(s, 0) for s in ("submitting", "submitted", "running", "ready", "copying")
+                ),
+                "waiting": states.get("planned", 0),
+                "failed": sum(states.get(s, 0) for s in ("failed", "skipped", "cancelled")),
+                "total": sum(states.values()),
+            }
+        )
     return rows
 
 
@@ -48,15 +52,23 @@ def eta_seconds(batch: Batch, item_counts: dict[str, int]) -> float | None:
 def status_table(ledger: Ledger, batch: Batch) -> Table:
     items = ledger.item_counts(batch.id)
     eta = eta_seconds(batch, items)
-    title = (f"batch {batch.id} ({batch.name}): {batch.state} · items {items.get('done', 0)} done, "
-             f"{items.get('failed', 0)} failed, {items.get('queued', 0) + items.get('pending', 0)} open of "
-             f"{batch.items_total}" + (f" · ETA {eta:.0f}s" if eta else ""))
+    title = (
+        f"batch {batch.id} ({batch.name}): {batch.state} · items {items.get('done', 0)} done, "
+        f"{items.get('failed', 0)} failed, {items.get('queued', 0) + items.get('pending', 0)} open of "
+        f"{batch.items_total}" + (f" · ETA {eta:.0f}s" if eta else "")
+    )
     table = Table(title=title, title_justify="left")
     for col in ("step", "done", "in flight", "waiting", "failed", "total"):
         table.add_column(col, justify="left" if col == "step" else "right")
     for row in step_rows(ledger, batch):
-        table.add_row(row["step"], str(row["done"]), str(row["in_flight"]), str(row["waiting"]),
-                      str(row["failed"]), str(row["total"]))
+        table.add_row(
+            row["step"],
+            str(row["done"]),
+            str(row["in_flight"]),
+            str(row["waiting"]),
+            str(row["failed"]),
+            str(row["total"]),
+        )
     return table
 
 
@@ -64,15 +76,18 @@ def failures(ledger: Ledger, batch_id: str, limit: int = 50) -> list[tuple[str, 
     return [(i.key, i.error or i.state) for i in ledger.items(batch_id, ("failed", "cancelled"), limit=limit)]
 
 
-def wait_for(ledger: Ledger, batch_id: str, console: Console, *, live: bool = True, timeout: float | None = None) -> Batch:
+def wait_for(
+    ledger: Ledger, batch_id: str, console: Console, *, live: bool = True, timeout: float | None = None
+) -> Batch:
     """Show progress until the batch ends (done, paused, stopped or cancelled); returns its last state."""
     from rich.live import Live
 
     start = time.monotonic()
     batch = ledger.batch(batch_id)
     assert batch is not None
-    with Live(status_table(ledger, batch), console=console, refresh_per_second=4, transient=False,
-              auto_refresh=live) as view:
+    with Live(
+        status_table(ledger, batch), console=console, refresh_per_second=4, transient=False, auto_refresh=live
+    ) as view:
         while True:
             batch = ledger.batch(batch_id)
             assert batch is not None

@@ -36,8 +36,9 @@ class Schedule:
 
     def crontab(self) -> crontab:
         minute, hour, day_of_month, month, day_of_week = self.cron.split()
-        return crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month,
-                       day_of_week=day_of_week)
+        return crontab(
+            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month, day_of_week=day_of_week
+        )
 
 
 def load_schedules(path: str | Path) -> list[Schedule]:
@@ -79,7 +80,9 @@ def load_schedules(path: str | Path) -> list[Schedule]:
         except SpecError as exc:
             raise ScheduleError(f"{where} ({name}) field spec: {spec_path} is invalid:\n{exc}") from exc
         except OSError as exc:
-            raise ScheduleError(f"{where} ({name}) field spec: cannot read {spec_path}: {exc.strerror}") from exc
+            raise ScheduleError(
+                f"{where} ({name}) field spec: cannot read {spec_path}: {exc.strerror}"
+            ) from exc
         result.append(Schedule(name, cron, spec_path))
     return result
 
@@ -104,10 +107,16 @@ def fire(name: str, spec_path: str, now: datetime | None = None) -> str | None:
     from tasks.spec import load_spec
 
     ledger = runtime.ledger()
-    open_batches = [b for b in ledger.batches_in(("creating", "running", "finalizing", "paused")) if b.schedule == name]
+    open_batches = [
+        b for b in ledger.batches_in(("creating", "running", "finalizing", "paused")) if b.schedule == name
+    ]
     if open_batches:
-        log.warning("schedule %s: batch %s is still %s; this firing is skipped", name, open_batches[0].id,
-                    open_batches[0].state)
+        log.warning(
+            "schedule %s: batch %s is still %s; this firing is skipped",
+            name,
+            open_batches[0].id,
+            open_batches[0].state,
+        )
         return None
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M")
     spec = load_spec(spec_path)

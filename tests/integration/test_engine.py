@@ -34,8 +34,16 @@ def stack():
 
 @pytest.fixture(autouse=True)
 def fresh_sim(stack):
-    stack.sim.configure(fail_rate=0.0, lost_answer_rate=0.0, rate_limit_rate=0.0, error_5xx_rate=0.0,
-                        credits=None, never_finish_rate=0.0, reset_rate=0.0, slow_rate=0.0)
+    stack.sim.configure(
+        fail_rate=0.0,
+        lost_answer_rate=0.0,
+        rate_limit_rate=0.0,
+        error_5xx_rate=0.0,
+        credits=None,
+        never_finish_rate=0.0,
+        reset_rate=0.0,
+        slow_rate=0.0,
+    )
     yield
 
 
@@ -45,8 +53,12 @@ def _jobs(stack) -> int:
 
 def test_single_image_end_to_end_submitted_once_and_stored_verbatim(stack, tmp_path):
     before = _jobs(stack)
-    spec = write_spec(tmp_path, "single", [{"generate": {"width": 512, "height": 512}}],
-                      [{"id": "one", "prompt": "a red chair"}])
+    spec = write_spec(
+        tmp_path,
+        "single",
+        [{"generate": {"width": 512, "height": 512}}],
+        [{"id": "one", "prompt": "a red chair"}],
+    )
     batch_id = run_batch(stack, spec)
     wait_batch(stack, batch_id)
     assert _jobs(stack) - before == 1
@@ -61,11 +73,18 @@ def test_single_image_end_to_end_submitted_once_and_stored_verbatim(stack, tmp_p
 def test_lost_post_answer_is_adopted_not_resent(stack, tmp_path):
     stack.sim.configure(lost_answer_rate=1.0)
     before = stack.sim.counters()
-    spec = write_spec(tmp_path, "lost", [{"generate": {"width": 512, "height": 512}}],
-                      [{"id": f"i{n}", "prompt": f"lost answer {n}"} for n in range(3)])
+    spec = write_spec(
+        tmp_path,
+        "lost",
+        [{"generate": {"width": 512, "height": 512}}],
+        [{"id": f"i{n}", "prompt": f"lost answer {n}"} for n in range(3)],
+    )
     batch_id = run_batch(stack, spec)
     deadline = time.monotonic() + 30
-    while stack.sim.counters()["injected"]["lost"] - before["injected"]["lost"] < 3 and time.monotonic() < deadline:
+    while (
+        stack.sim.counters()["injected"]["lost"] - before["injected"]["lost"] < 3
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     stack.sim.configure(lost_answer_rate=0.0)
     wait_batch(stack, batch_id)
@@ -77,9 +96,12 @@ def test_lost_post_answer_is_adopted_not_resent(stack, tmp_path):
 
 def test_bad_request_fails_the_item_with_the_apis_message_and_the_batch_goes_on(stack, tmp_path):
     # width 3000 is outside the documented range: the spec turns that check off, so the API answers 400
-    spec = write_spec(tmp_path, "badreq",
-                      [{"generate": {"width": 3000, "height": 512, "skip_checks": ["width"]}}],
-                      [{"id": "bad", "prompt": "too wide"}])
+    spec = write_spec(
+        tmp_path,
+        "badreq",
+        [{"generate": {"width": 3000, "height": 512, "skip_checks": ["width"]}}],
+        [{"id": "bad", "prompt": "too wide"}],
+    )
     batch_id = run_batch(stack, spec)
     wait_batch(stack, batch_id)
     item = ledger(stack).items(batch_id)[0]
@@ -91,8 +113,12 @@ def test_bad_request_fails_the_item_with_the_apis_message_and_the_batch_goes_on(
 def test_out_of_credits_pauses_then_resume_finishes_without_duplicates(stack, tmp_path):
     stack.sim.configure(credits=2)
     before = _jobs(stack)
-    spec = write_spec(tmp_path, "credits", [{"generate": {"width": 512, "height": 512}}],
-                      [{"id": f"c{n}", "prompt": f"credit {n}"} for n in range(5)])
+    spec = write_spec(
+        tmp_path,
+        "credits",
+        [{"generate": {"width": 512, "height": 512}}],
+        [{"id": f"c{n}", "prompt": f"credit {n}"} for n in range(5)],
+    )
     batch_id = run_batch(stack, spec)
     batch = wait_batch(stack, batch_id, ("paused",))
     assert "402" in batch.message and f"letzflow resume {batch_id}" in batch.message
@@ -106,8 +132,12 @@ def test_out_of_credits_pauses_then_resume_finishes_without_duplicates(stack, tm
 
 def test_wrong_api_key_stops_the_batch_at_the_first_call(stack, tmp_path):
     before = stack.sim.counters()
-    spec = write_spec(tmp_path, "badkey", [{"generate": {"width": 512, "height": 512}}],
-                      [{"id": f"k{n}", "prompt": f"key {n}"} for n in range(40)])
+    spec = write_spec(
+        tmp_path,
+        "badkey",
+        [{"generate": {"width": 512, "height": 512}}],
+        [{"id": f"k{n}", "prompt": f"key {n}"} for n in range(40)],
+    )
     stack.sim.configure(valid_keys=["nobody"])  # the workers' key is now refused
     batch_id = run_batch(stack, spec)
     try:
@@ -123,8 +153,12 @@ def test_wrong_api_key_stops_the_batch_at_the_first_call(stack, tmp_path):
 
 def test_duplicate_messages_change_nothing(stack, tmp_path):
     before = _jobs(stack)
-    spec = write_spec(tmp_path, "dupes", [{"generate": {"width": 512, "height": 512}}],
-                      [{"id": "d1", "prompt": "duplicate delivery"}])
+    spec = write_spec(
+        tmp_path,
+        "dupes",
+        [{"generate": {"width": 512, "height": 512}}],
+        [{"id": "d1", "prompt": "duplicate delivery"}],
+    )
     batch_id = run_batch(stack, spec)
     wait_batch(stack, batch_id)
     led = ledger(stack)

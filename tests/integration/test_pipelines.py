@@ -31,8 +31,9 @@ def stack():
 
 @pytest.fixture(autouse=True)
 def calm_sim(stack):
-    stack.sim.configure(fail_rate=0.0, latency_image=0.2, latency_image_edit=0.2, latency_upscale=0.2,
-                        never_finish_rate=0.0)
+    stack.sim.configure(
+        fail_rate=0.0, latency_image=0.2, latency_image_edit=0.2, latency_upscale=0.2, never_finish_rate=0.0
+    )
 
 
 def _created(stack) -> dict[str, int]:
@@ -46,7 +47,7 @@ def test_failed_items_are_reported_and_retry_reruns_only_failed_steps(stack, tmp
     waited = cli(stack, "run", str(spec), "--wait")
     assert waited.returncode == 1, waited.stdout + waited.stderr  # some items failed
     led = ledger(stack)
-    batch = [b for b in led.batches_in(("done",)) if b.name == "flaky"][0]
+    batch = next(b for b in led.batches_in(("done",)) if b.name == "flaky")
     batch_id = batch.id
     failed = led.items(batch_id, ("failed",))
     assert failed, "the simulator's failure rate should have failed some items"
@@ -90,7 +91,7 @@ def test_run_wait_exits_zero_and_status_and_report_work(stack, tmp_path):
     spec = write_spec(tmp_path, "allgood", STEPS, items)
     result = cli(stack, "run", str(spec), "--wait")
     assert result.returncode == 0, result.stdout + result.stderr
-    batch_id = [ln for ln in result.stdout.splitlines() if len(ln.strip()) == 12][0].strip()
+    batch_id = next(ln for ln in result.stdout.splitlines() if len(ln.strip()) == 12).strip()
     status = cli(stack, "status", batch_id)
     assert status.returncode == 0 and "done" in status.stdout
     out = tmp_path / "report"
@@ -122,9 +123,15 @@ def test_unknown_batch_id_is_a_clear_error(stack):
 def test_a_schedule_firing_starts_one_batch_and_refuses_overlap(stack, tmp_path):
     from workers.schedules import beat_entries, load_schedules
 
-    spec = write_spec(tmp_path, "sched", [{"generate": {"width": 512, "height": 512}}],
-                      [{"id": "s1", "prompt": "scheduled"}])
-    (tmp_path / "schedules.yaml").write_text(f"schedules:\n  - {{name: nightly, cron: '0 2 * * *', spec: {spec.name}}}\n")
+    spec = write_spec(
+        tmp_path,
+        "sched",
+        [{"generate": {"width": 512, "height": 512}}],
+        [{"id": "s1", "prompt": "scheduled"}],
+    )
+    (tmp_path / "schedules.yaml").write_text(
+        f"schedules:\n  - {{name: nightly, cron: '0 2 * * *', spec: {spec.name}}}\n"
+    )
     schedules = load_schedules(tmp_path / "schedules.yaml")
     assert list(beat_entries(schedules)) == ["schedule:nightly"]
     stack.sim.configure(latency_image=3.0)

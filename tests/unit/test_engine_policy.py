@@ -56,8 +56,13 @@ def test_unsafe_item_ids_cannot_escape_the_batch_folder():
 
 @pytest.mark.parametrize(
     ("ctype", "url", "ext"),
-    [("image/png", "", "png"), ("image/jpeg", "x.png", "jpg"), ("video/mp4", "", "mp4"),
-     ("application/octet-stream", "https://h/a/b.webm", "bin"), ("", "https://h/a/b.webm", "webm")],
+    [
+        ("image/png", "", "png"),
+        ("image/jpeg", "x.png", "jpg"),
+        ("video/mp4", "", "mp4"),
+        ("application/octet-stream", "https://h/a/b.webm", "bin"),
+        ("", "https://h/a/b.webm", "webm"),
+    ],
 )
 def test_extension_trusts_content_type_first(ctype, url, ext):
     assert extension(ctype, url) == ext

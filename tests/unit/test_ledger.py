@@ -6,7 +6,6 @@ import os
 import threading
 
 import pytest
-
 from sqlmodel import SQLModel
 
 from storage.db import LedgerError, get_engine
@@ -34,7 +33,9 @@ def ledger(request, tmp_path):
 
 @pytest.fixture
 def batch(ledger):
-    return ledger.create_batch(name="t", spec_hash="h", steps=STEPS, items=[("a", {"prompt": "x"}), ("b", {})], max_jobs=3)
+    return ledger.create_batch(
+        name="t", spec_hash="h", steps=STEPS, items=[("a", {"prompt": "x"}), ("b", {})], max_jobs=3
+    )
 
 
 def test_plan_has_one_step_per_item_step_and_variant(ledger, batch):
