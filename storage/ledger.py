@@ -10,7 +10,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Index, func, or_, update
 from sqlalchemy.engine import Engine
@@ -29,6 +29,7 @@ from storage.models import (
 )
 
 INSERT_CHUNK = 500
+T = TypeVar("T")
 
 #: Items of a batch by state in feed order: the feeder's claim and the per-item batch barrier read ranges of
 #: it instead of scanning every item of the batch (which made finishing N items cost O(N²)).
@@ -87,7 +88,7 @@ class Ledger:
             s.add(batch)
             s.commit()
         total = 0
-        for chunk in _chunks(items, INSERT_CHUNK):
+        for chunk in chunked(items, INSERT_CHUNK):
             with self.session() as s:
                 rows = []
                 for key, fields in chunk:
@@ -509,8 +510,9 @@ class Ledger:
             return int(result.rowcount)
 
 
-def _chunks(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
+def chunked(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of up to ``size`` consecutive values (``itertools.batched`` arrives only in Python 3.12)."""
+    chunk: list[T] = []
     for value in iterable:
         chunk.append(value)
         if len(chunk) >= size:

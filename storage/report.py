@@ -27,7 +27,7 @@ from urllib.parse import quote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from storage.gallery import PageInfo, item_card, page_head, page_tail
-from storage.ledger import Ledger
+from storage.ledger import Ledger, chunked
 from storage.media import S3MediaStore, StorageError, join_key, translate
 from storage.models import ITEM_TERMINAL, Batch, Item, Step
 from tasks import runtime
@@ -200,7 +200,7 @@ class Gallery:
 
     def _cards(self, batch_id: str, pool: ThreadPoolExecutor) -> Iterator[str]:
         """Each item's card, in item order; a chunk's media are fetched in parallel before its cards."""
-        for chunk in _chunked(self.ledger.iter_items_with_steps(batch_id), CHUNK_ITEMS):
+        for chunk in chunked(self.ledger.iter_items_with_steps(batch_id), CHUNK_ITEMS):
             outputs = [o for _, steps in chunk for st in steps for o in st.outputs or []]
             resolved = dict(zip((o["key"] for o in outputs), pool.map(self.resolve, outputs), strict=True))
             for item, steps in chunk:
@@ -263,14 +263,3 @@ def _lookup(
     resolved: dict[str, tuple[str | None, str | None]], output: dict[str, Any]
 ) -> tuple[str | None, str | None]:
     return resolved[output["key"]]
-
-
-def _chunked(pairs: Iterable[tuple[Item, list[Step]]], size: int) -> Iterator[list[tuple[Item, list[Step]]]]:
-    chunk: list[tuple[Item, list[Step]]] = []
-    for pair in pairs:
-        chunk.append(pair)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
