@@ -24,7 +24,12 @@ QUIET = ("waiting for an in-flight slot", "rate limited locally")
 
 
 def letzflow_task(queue: str, **options: Any) -> Callable[[Callable[..., Any]], Task]:
-    """The project's task decorator: queue, late acks, requeue on a lost worker, database retries."""
+    """The project's task decorator: queue, late acks, requeue on a lost worker, database retries.
+
+    ``ignore_result=True`` is for tasks that are never the last of a chain in a chord header (submit and
+    poll are always followed by copy): their results are read by nobody, and storing them costs a Redis
+    write per execution.
+    """
     return app.task(  # type: ignore[no-any-return]
         bind=True,
         queue=queue,
@@ -48,13 +53,13 @@ def _run(task: Task, name: str, work: Callable[[int], steps.Outcome], step_id: i
     return outcome.action
 
 
-@letzflow_task("submit")
+@letzflow_task("submit", ignore_result=True)
 def submit_step(self: Task, step_id: int) -> str:
     """POST the step's job once (or adopt the job a lost answer created)."""
     return _run(self, "submit", steps.submit, step_id)
 
 
-@letzflow_task("poll")
+@letzflow_task("poll", ignore_result=True)
 def poll_step(self: Task, step_id: int) -> str:
     """GET the job once; re-run itself with an adaptive countdown until it ends."""
     return _run(self, "poll", steps.poll, step_id)
