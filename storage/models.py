@@ -23,6 +23,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """A ledger timestamp as aware UTC (SQLite hands them back naive)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 STEP_ACTIVE = ("submitting", "submitted", "running", "ready", "copying")
 STEP_INFLIGHT = ("submitting", "submitted", "running")
 STEP_TERMINAL = ("done", "failed", "cancelled", "skipped")

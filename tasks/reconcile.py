@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from storage.models import utcnow
+from storage.models import as_utc, utcnow
 from tasks import runtime
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def reconcile() -> dict[str, int]:
             done["settled"] += 1
 
     for batch in ledger.batches_in(("running",)):
-        if batch.feeder_next_at is not None and _aware(batch.feeder_next_at) < now:
+        if batch.feeder_next_at is not None and as_utc(batch.feeder_next_at) < now:
             feed_batch.apply_async((batch.id,))
             done["feeders"] += 1
         elif check_batch_done(batch.id):
@@ -65,9 +65,3 @@ def reconcile() -> dict[str, int]:
             finalize_batch.apply_async((batch.id,))
             done["finalizers"] += 1
     return done
-
-
-def _aware(value):  # type: ignore[no-untyped-def]
-    from datetime import UTC
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -11,7 +11,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage.models import Step
+from storage.models import Step, as_utc
 from tasks import runtime
 
 log = logging.getLogger(__name__)
@@ -61,12 +61,8 @@ def matches(endpoint: str, body: dict[str, Any], obj: dict[str, Any], since: dat
 
 def find_created_job(step: Step, endpoint: str, body: dict[str, Any], resource: Any) -> str | None:
     """The remote id of an unclaimed job matching ``body``, or None when the POST created nothing."""
-    since = step.submitting_since
-    assert since is not None
-    if since.tzinfo is None:
-        from datetime import UTC
-
-        since = since.replace(tzinfo=UTC)
+    assert step.submitting_since is not None
+    since = as_utc(step.submitting_since)
     ledger = runtime.ledger()
     for page in range(1, PAGES + 1):
         objects = resource.list(sortBy="createdAt", sortOrder="DESC", page=page, limit=PAGE_SIZE)

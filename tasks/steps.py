@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from letzai.errors import ConnectError, LetzAIError, RateLimited, ValidationError
 from letzai.responses import Output
 from letzai.retry import backoff, classify
-from storage.models import STEP_TERMINAL, Batch, Step, utcnow
+from storage.models import STEP_TERMINAL, Batch, Step, as_utc, utcnow
 from tasks import runtime
 from tasks.batch_control import halt_batch
 from tasks.inputs import request_for, resource
@@ -106,7 +106,7 @@ def submit(step_id: int) -> Outcome:
     if waiting:
         delay = runtime.inflight().wait_hint(waiting, runtime.expected_duration(step.remote_kind))
         due = utcnow() + timedelta(seconds=delay + 30)
-        if step.next_poll_at is None or _aware(step.next_poll_at) < due - timedelta(seconds=20):
+        if step.next_poll_at is None or as_utc(step.next_poll_at) < due - timedelta(seconds=20):
             # a write per ask would cost more than the ask itself
             ledger.update_step(step_id, next_poll_at=due + timedelta(seconds=20))
         return again(delay, "waiting for an in-flight slot")
@@ -223,11 +223,7 @@ def _recover_submit(step: Step, batch: Batch, previous: Step | None) -> Outcome:
     ledger = runtime.ledger()
     item = ledger.item(step.item_id)
     assert item is not None and step.id is not None and step.submitting_since is not None
-    since = step.submitting_since
-    if since.tzinfo is None:
-        from datetime import UTC
-
-        since = since.replace(tzinfo=UTC)
+    since = as_utc(step.submitting_since)
     age = (utcnow() - since).total_seconds()
     if age < LIST_SETTLE:
         return again(LIST_SETTLE - age, "letting the list endpoint catch up")
@@ -274,7 +270,7 @@ def poll(step_id: int) -> Outcome:
         cancel_step(step)
         return NEXT
     now = utcnow()
-    if step.deadline_at is not None and now > _aware(step.deadline_at):
+    if step.deadline_at is not None and now > as_utc(step.deadline_at):
         _interrupt(step)
         _fail(
             step,
@@ -332,7 +328,7 @@ def poll(step_id: int) -> Outcome:
         return NEXT
     if step.polls == 0:
         runtime.learn_first_look(step.remote_kind, done=False)
-    elapsed = (now - _aware(step.submitted_at or now)).total_seconds()
+    elapsed = (now - as_utc(step.submitted_at or now)).total_seconds()
     delay = next_poll_delay(
         step.remote_kind,
         elapsed,
@@ -365,12 +361,6 @@ def _endpoint(step: Step) -> str:
     return {"image": "images", "image_edit": "image_edits", "upscale": "upscale", "video": "videos"}[
         step.remote_kind
     ]
-
-
-def _aware(value):  # type: ignore[no-untyped-def]
-    from datetime import UTC
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _interrupt(step: Step) -> None:

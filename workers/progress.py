@@ -10,13 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from storage.ledger import Ledger
-from storage.models import Batch
+from storage.models import Batch, as_utc
 
 FINAL_BATCH = ("done", "paused", "stopped", "cancelled")
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def step_rows(ledger: Ledger, batch: Batch) -> list[dict[str, Any]]:
@@ -45,7 +41,7 @@ def eta_seconds(batch: Batch, item_counts: dict[str, int]) -> float | None:
     left = batch.items_total - finished
     if finished == 0 or left <= 0:
         return None
-    elapsed = (datetime.now(UTC) - _aware(batch.created_at)).total_seconds()
+    elapsed = (datetime.now(UTC) - as_utc(batch.created_at)).total_seconds()
     return elapsed / finished * left
 
 
