@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
@@ -75,10 +75,24 @@ def get_engine(url: str) -> Engine:
             engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
         try:
             SQLModel.metadata.create_all(engine)
+            _add_missing_columns(engine)
         except Exception as exc:
             raise LedgerError(f"cannot open the ledger at {engine.url!r}: {exc}") from exc
         _engines[key] = engine
         return engine
+
+
+#: Columns added after the first release, created on ledgers written before them: (table, column, DDL).
+ADDED_COLUMNS = (("step", "branch", "VARCHAR(64) NOT NULL DEFAULT ''"),)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring an older ledger's tables up to date (``create_all`` only creates missing tables)."""
+    inspector = inspect(engine)
+    for table, column, ddl in ADDED_COLUMNS:
+        if column not in {c["name"] for c in inspector.get_columns(table)}:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
 
 
 def reset_engines() -> None:

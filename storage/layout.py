@@ -10,6 +10,8 @@ import mimetypes
 import re
 from urllib.parse import urlparse
 
+from storage import lanes
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 EXTENSIONS = {
     "image/png": "png",
@@ -57,14 +59,18 @@ def media_key(
     *,
     variant: int = 0,
     fanned_out: bool = False,
+    branch: str = "",
     output: int = 0,
     outputs: int = 1,
 ) -> str:
-    """The key of one stored output: ``NN`` is the 1-based step number; ``-k`` names the variant and/or
-    the output (1-based) when a step has several."""
+    """The key of one stored output: ``NN`` is the 1-based step number; ``-k`` names, 1-based and joined by
+    dots, the variant (when the item has several), the branch (the image of each earlier step that yielded
+    several, see :mod:`storage.lanes`) and the output (when this step yields several)."""
     labels = []
     if fanned_out:
         labels.append(str(variant + 1))
+    if branch:
+        labels.append(lanes.label(branch))
     if outputs > 1:
         labels.append(str(output + 1))
     suffix = f"-{'.'.join(labels)}" if labels else ""

@@ -16,6 +16,7 @@ from sqlalchemy import Index, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from storage import lanes
 from storage.db import get_engine
 from storage.models import (
     ITEM_TERMINAL,
@@ -35,11 +36,16 @@ T = TypeVar("T")
 #: it instead of scanning every item of the batch (which made finishing N items cost O(N²)).
 ITEM_BATCH_STATE = Index("ix_item_batch_state_seq", Item.batch_id, Item.state, Item.seq)  # type: ignore[arg-type]
 ITEM_OPEN = ("pending", "queued")
+STEP_ORDER = (col(Step.variant), col(Step.index), col(Step.branch))
 
 
-def idempotency_key(batch_id: str, item_key: str, index: int, kind: str, variant: int) -> str:
-    """The unique key of one LetzAI job: (batch, item, step, variant)."""
+def idempotency_key(
+    batch_id: str, item_key: str, index: int, kind: str, variant: int, branch: str = ""
+) -> str:
+    """The unique key of one LetzAI job: (batch, item, step, variant, branch)."""
     raw = f"{batch_id}\x00{item_key}\x00{index}\x00{kind}\x00{variant}"
+    if branch:
+        raw += f"\x00{branch}"
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -109,22 +115,20 @@ class Ledger:
 
     @staticmethod
     def _plan_steps(batch_id: str, item: Item, steps: list[dict[str, Any]]) -> list[Step]:
-        variants = 1
-        for spec in steps:
-            variants *= int(spec.get("variants") or 1)
         assert item.id is not None
         return [
             Step(
                 batch_id=batch_id,
                 item_id=item.id,
-                idempotency_key=idempotency_key(batch_id, item.key, index, spec["kind"], variant),
+                idempotency_key=idempotency_key(batch_id, item.key, index, kind, variant, branch),
                 index=index,
-                kind=spec["kind"],
+                kind=kind,
                 variant=variant,
-                remote_kind=spec["remote_kind"],
+                branch=branch,
+                remote_kind=steps[index]["remote_kind"],
             )
-            for variant in range(variants)
-            for index, spec in enumerate(steps)
+            for variant, index, branch in lanes.plan(steps)
+            for kind in [steps[index]["kind"]]
         ]
 
     # -- reads -------------------------------------------------------------------------------------
@@ -156,17 +160,24 @@ class Ledger:
 
     def item_steps(self, item_id: int) -> list[Step]:
         with self.session() as s:
-            stmt = select(Step).where(Step.item_id == item_id).order_by(col(Step.variant), col(Step.index))
+            stmt = select(Step).where(Step.item_id == item_id).order_by(*STEP_ORDER)
             return list(s.exec(stmt).all())
 
     def previous_step(self, step: Step) -> Step | None:
+        """The step whose output ``step`` works on: the one before on its branch, or the step that split."""
         if step.index == 0:
             return None
         with self.session() as s:
             stmt = select(Step).where(
-                Step.item_id == step.item_id, Step.variant == step.variant, Step.index == step.index - 1
+                Step.item_id == step.item_id,
+                Step.variant == step.variant,
+                Step.index == step.index - 1,
+                col(Step.branch).in_([step.branch, lanes.parent(step.branch)]),
             )
-            return s.exec(stmt).first()
+            found = list(s.exec(stmt).all())
+        same = [st for st in found if st.branch == step.branch]
+        chosen = same or found
+        return chosen[0] if chosen else None
 
     def items(
         self, batch_id: str, states: Sequence[str] | None = None, limit: int | None = None
@@ -197,11 +208,7 @@ class Ledger:
                     return
                 ids = [i.id for i in items]
                 steps = list(
-                    s.exec(
-                        select(Step)
-                        .where(col(Step.item_id).in_(ids))
-                        .order_by(col(Step.variant), col(Step.index))
-                    ).all()
+                    s.exec(select(Step).where(col(Step.item_id).in_(ids)).order_by(*STEP_ORDER)).all()
                 )
             by_item: dict[int, list[Step]] = {}
             for st in steps:
@@ -312,6 +319,12 @@ class Ledger:
                 update(Step).where(col(Step.id) == step_id).values(polls=Step.polls + 1, **values)
             )
             s.commit()
+
+    def attempts(self, step_id: int) -> list[Attempt]:
+        """A step's task executions, oldest first."""
+        with self.session() as s:
+            stmt = select(Attempt).where(Attempt.step_id == step_id).order_by(col(Attempt.id))
+            return list(s.exec(stmt).all())
 
     def record_attempt(
         self, step_id: int, task: str, outcome: str, started: datetime, error: str | None = None

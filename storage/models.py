@@ -81,6 +81,8 @@ class Step(SQLModel, table=True):
     index: int
     kind: str = Field(max_length=20)
     variant: int = 0
+    #: the image each later step works on after a step that yields several (``storage.lanes``); "" = trunk
+    branch: str = Field(default="", max_length=64)
     state: str = Field(default="planned", index=True, max_length=20)
     remote_kind: str = Field(max_length=20)
     remote_id: str | None = Field(default=None, max_length=64)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from storage import lanes
 from storage.layout import manifest_key
 from storage.models import Batch, Item, utcnow
 from tasks import runtime
@@ -76,6 +78,35 @@ def finish(item_id: int) -> str | None:
         assert item is not None
         check_batch_done(item.batch_id)
     return state
+
+
+def gather_branches(step_id: int) -> dict[str, Any]:
+    """A split's fan-in: every branch run on the images of ``step_id`` has ended; what each ended as.
+
+    The answer (per branch label: the last step's state and its stored keys) is logged and becomes this
+    chord member's result; the item's own fan-in (:func:`finish`) reads the ledger, not this.
+    """
+    started = utcnow()
+    ledger = runtime.ledger()
+    split = ledger.step(step_id)
+    if split is None:
+        return {}
+    steps = [
+        st
+        for st in ledger.item_steps(split.item_id)
+        if st.variant == split.variant and st.index > split.index and lanes.is_under(st.branch, split.branch)
+    ]
+    last = max((st.index for st in steps), default=split.index)
+    gathered = {
+        lanes.label(st.branch): {"state": st.state, "keys": [o["key"] for o in st.outputs or []]}
+        for st in steps
+        if st.index == last
+    }
+    counts = Counter(str(v["state"]) for v in gathered.values())
+    summary = f"{len(gathered)} branches: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    ledger.record_attempt(step_id, "gather", summary[:40], started)
+    log.info("item %s step %s (%s): %s", split.item_id, split.index + 1, split.kind, summary)
+    return gathered
 
 
 def check_batch_done(batch_id: str) -> bool:
@@ -196,6 +227,7 @@ def spec_steps(spec: Any) -> list[dict[str, Any]]:
             "kind": s.kind,
             "params": s.params,
             "variants": s.variants,
+            "completions": s.completions,
             "skip_checks": sorted(s.skip_checks),
             "remote_kind": s.remote_kind,
             "endpoint": s.endpoint,

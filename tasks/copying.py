@@ -44,6 +44,7 @@ def copy(step_id: int) -> Outcome:
                 extension(media.content_type, result["url"]),
                 variant=step.variant,
                 fanned_out=fanned_out,
+                branch=step.branch,
                 output=k,
                 outputs=len(results),
             )

@@ -78,6 +78,12 @@ def finish_item(self: Task, item_id: int) -> str | None:
 
 
 @letzflow_task("batch")
+def gather_branches(self: Task, step_id: int) -> dict[str, Any]:
+    """Chord callback of a split: the rest of the pipeline has run on every image of ``step_id``."""
+    return batches.gather_branches(step_id)
+
+
+@letzflow_task("batch")
 def item_failed(self: Task, *args: Any, item_id: int) -> str | None:
     """Chord errback: a task of this item raised; settle the item if its steps all ended.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage import lanes
 from storage.models import Batch, Item, Step
 from tasks import runtime
 
@@ -22,13 +23,14 @@ def step_spec(batch: Batch, index: int) -> Any:
     )
 
 
-def source_of(previous: Step | None, item: Item) -> tuple[str | None, str | None]:
-    """(LetzAI image id, URL) the step works on: the previous step's first output, else the item's photo."""
+def source_of(previous: Step | None, item: Item, output: int = 0) -> tuple[str | None, str | None]:
+    """(LetzAI image id, URL) the step works on: output ``output`` of the previous step (its first unless the
+    step starts a branch, see :mod:`storage.lanes`), else the item's photo."""
     if previous is not None:
         results = previous.results or []
-        if results:
-            first = results[0]
-            return first.get("image_id"), first.get("url")
+        if output < len(results):
+            chosen = results[output]
+            return chosen.get("image_id"), chosen.get("url")
         return None, None
     value = item.fields.get("image_url")
     if not value:
@@ -79,7 +81,8 @@ def request_for(
     from tasks.spec import ItemSpec, build_request
 
     spec = step_spec(batch, step.index)
-    image_id, url = source_of(previous, item)
+    output = lanes.source_output(step.branch, previous.branch) if previous is not None else 0
+    image_id, url = source_of(previous, item, output)
     public_fields = {k: v for k, v in item.fields.items() if not k.startswith("_")}
     endpoint, body = build_request(spec, ItemSpec(id=item.key, fields=public_fields), image_id, url)
     return endpoint, body, spec.skip_checks

@@ -1,9 +1,12 @@
 """The one place that builds Celery canvases.
 
 Per item: for each variant, a chain ``submit → poll → copy`` per step, in step order; the variants'
-chains form a chord whose callback (``finish_item``) gathers the item. Steps already finished are left
-out, so re-enqueueing an item (resume, retry, the reconciler) only runs what is left. Messages carry
-step and item ids only.
+chains form a chord whose callback (``finish_item``) gathers the item. Where a step yields several images
+(an edit with ``imageCompletionsCount`` > 1 that is not the last step), its chain ends in a chord that runs
+the rest of the pipeline once per image (``storage.lanes`` plans those branches) and whose callback
+(``gather_branches``) gathers them back into the item's chord. Steps already finished are left out, so
+re-enqueueing an item (resume, retry, the reconciler) only runs what is left: a branch whose split is done
+joins the item's chord directly. Messages carry step and item ids only.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from itertools import groupby
 from celery import chain, chord
 from celery.canvas import Signature
 
+from storage import lanes
 from storage.models import STEP_TERMINAL, Step, utcnow
 from tasks import runtime
 
@@ -32,21 +36,42 @@ def step_chain(step: Step) -> list[Signature]:
     return tasks
 
 
+def branch_canvas(steps: list[Step], branch: str) -> list[Signature]:
+    """What runs one branch of one variant (and every branch split from it): parallel signatures."""
+    own = sorted((s for s in steps if s.branch == branch), key=lambda s: s.index)
+    tasks = [sig for st in own for sig in step_chain(st)]
+    children = sorted(
+        {s.branch for s in steps if s.branch and lanes.parent(s.branch) == branch},
+        key=lanes.last_output,
+    )
+    below = [
+        sig
+        for child in children
+        for sig in branch_canvas([s for s in steps if lanes.within(s.branch, child)], child)
+    ]
+    if not tasks:
+        return below
+    if below:
+        from tasks.definitions import gather_branches
+
+        assert own[-1].id is not None
+        tasks.append(chord(below, gather_branches.si(own[-1].id)))
+    return [chain(*tasks)]
+
+
 def item_canvas(item_id: int, steps: list[Step]) -> Signature:
-    """A chord of per-variant chains with ``finish_item`` as its callback (and an errback)."""
+    """A chord of per-variant canvases with ``finish_item`` as its callback (and an errback)."""
     from tasks.definitions import finish_item, item_failed
 
-    chains = []
-    for _variant, group in groupby(
-        sorted(steps, key=lambda s: (s.variant, s.index)), key=lambda s: s.variant
-    ):
-        tasks = [sig for st in group for sig in step_chain(st)]
-        if tasks:
-            chains.append(chain(*tasks))
+    lanes_open = [
+        sig
+        for _variant, group in groupby(sorted(steps, key=lambda s: s.variant), key=lambda s: s.variant)
+        for sig in branch_canvas(list(group), "")
+    ]
     callback = finish_item.si(item_id).on_error(item_failed.s(item_id=item_id))
-    if not chains:
+    if not lanes_open:
         return callback
-    return chord(chains, callback)
+    return chord(lanes_open, callback)
 
 
 def enqueue_item(item_id: int) -> bool:

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from storage import lanes
 from tasks.spec_items import ItemSource, check_items
 from tasks.spec_problems import Problem, ProblemLog, SpecError
 from tasks.spec_steps import parse_steps
@@ -74,11 +75,17 @@ class BatchSpec:
             total *= step.variants
         return total
 
+    def step_dicts(self) -> list[dict[str, Any]]:
+        """The steps as the batch row stores them (see :func:`tasks.batch.spec_steps`)."""
+        from tasks.batch import spec_steps
+
+        return spec_steps(self)
+
     def planned_jobs(self) -> dict[str, int]:
-        """LetzAI jobs per endpoint for the whole batch (items x variants, for each step)."""
+        """LetzAI jobs per endpoint for the whole batch: items x variants x branches, for each step."""
         jobs: dict[str, int] = {}
-        for step in self.steps:
-            jobs[step.endpoint] = jobs.get(step.endpoint, 0) + self.item_count * self.variants()
+        for step, per_item in zip(self.steps, lanes.jobs_per_item(self.step_dicts()), strict=True):
+            jobs[step.endpoint] = jobs.get(step.endpoint, 0) + self.item_count * per_item
         return jobs
 
     def total_jobs(self) -> int:
@@ -248,8 +255,13 @@ def load_spec_text(text: str, fmt: str, base_dir: Path, source_path: Path | None
             None,
             "max_jobs",
             f"the batch would create {spec.total_jobs()} LetzAI jobs, more than max_jobs {spec.max_jobs} "
-            f"({spec.item_count} items x {spec.variants()} variants x {len(steps)} steps): raise max_jobs "
-            "or use fewer items, variants or steps",
+            f"({spec.item_count} items x {spec.variants()} variants x {len(steps)} steps"
+            + (
+                ", the steps after an edit with imageCompletionsCount > 1 once per image"
+                if spec.total_jobs() > spec.item_count * spec.variants() * len(steps)
+                else ""
+            )
+            + "): raise max_jobs or use fewer items, variants, completions or steps",
             lines.get("max_jobs"),
         )
     log.raise_if_any()

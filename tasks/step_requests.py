@@ -92,6 +92,17 @@ class StepSpec:
         """The :mod:`letzai.responses` kind to poll: ``image``, ``image_edit``, ``upscale`` or ``video``."""
         return REMOTE_KINDS[self.endpoint]
 
+    @property
+    def completions(self) -> int:
+        """Images one job of this step yields: ``imageCompletionsCount`` of an edit (the API's defaults: 3
+        for inpainting and outpainting, else 1); every other kind yields one."""
+        if self.kind != "edit" or self.params.get("mode") == "skin":
+            return 1
+        count = self.params.get("imageCompletionsCount")
+        if count is None:
+            return 3 if self.params.get("mode") in ("in", "out") else 1
+        return int(count) if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1
+
     def names_own_source(self) -> bool:
         """Whether the step's parameters give its source image themselves (e.g. ``imageUrls``)."""
         return any(k in self.params for k in OWN_SOURCE[self.endpoint]) or "inputImageUrls" in self.params

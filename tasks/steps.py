@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from letzai.errors import ConnectError, LetzAIError, RateLimited, ValidationError
 from letzai.responses import Output
 from letzai.retry import backoff, classify
+from storage import lanes
 from storage.models import STEP_TERMINAL, Batch, Step, as_utc, utcnow
 from tasks import runtime
 from tasks.batch_control import halt_batch
@@ -99,6 +100,19 @@ def submit(step_id: int) -> Outcome:
             return NEXT
         ledger.update_step(step_id, next_poll_at=utcnow() + timedelta(seconds=5))
         return again(5, "previous step not finished")
+    if previous is not None and step.state == "planned" and step.branch != previous.branch:
+        wanted = lanes.source_output(step.branch, previous.branch)
+        got = len(previous.results or [])
+        if wanted >= got:
+            ledger.transition(
+                step_id,
+                ("planned",),
+                "skipped",
+                finished_at=utcnow(),
+                error_message=f"skipped: step {previous.index + 1} ({previous.kind}) gave {got} image(s), "
+                f"this branch works on image {wanted + 1}",
+            )
+            return NEXT
     if step.state == "submitting":
         return _recover_submit(step, batch, previous)
 

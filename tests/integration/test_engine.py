@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+import requests
 from celery import Celery
 
 from tests.engine import (
@@ -198,3 +199,51 @@ def test_four_step_pipeline_with_variants(stack, tmp_path):
     keys = {o["key"] for o in doc["items"][0]["outputs"]}
     assert f"pipeline/{batch_id}/sku-000/04-animate-2.mp4" in keys
     print(json.dumps({"polls_per_job": after["polls"]["per_job"]}))
+
+
+def test_an_edit_with_three_completions_runs_the_rest_of_the_pipeline_once_per_image(stack, tmp_path):
+    """Dynamic fan-out: generate (2 variants) → context edit yielding 3 images → upscale → animate."""
+    before = _jobs(stack)
+    steps = [
+        {"generate": {"width": 512, "height": 512, "variants": 2}},
+        {"edit": {"mode": "context", "prompt": "on a marble table", "imageCompletionsCount": 3}},
+        {"upscale": {"strength": 1, "size": 2}},
+        {"animate": {"prompt": "slow orbit", "settings": {"mode": "default", "duration": 4}}},
+    ]
+    items = [{"id": f"vase-{n}", "prompt": f"ceramic vase {n}"} for n in range(4)]
+    spec = write_spec(tmp_path, "branches", steps, items)
+    dry = cli(stack, "run", str(spec), "--dry-run")
+    assert dry.returncode == 0 and "64" in dry.stdout, dry.stdout  # 4 x (2 + 2 + 6 + 6)
+    batch_id = run_batch(stack, spec)
+    wait_batch(stack, batch_id, timeout=240)
+    assert _jobs(stack) - before == 4 * (2 + 2 + 2 * 3 + 2 * 3)
+    # every job's media stored: 2 generations, 2 x 3 edit images, 6 upscales and 6 videos per item
+    assert check_outputs_match_sources(stack, batch_id) == 4 * (2 + 6 + 6 + 6)
+    led = ledger(stack)
+    assert all(i.state == "done" and i.finish_runs == 1 for i in led.items(batch_id))
+    assert led.batch(batch_id).finalize_runs == 1
+    for item in led.items(batch_id):
+        item_steps = led.item_steps(item.id)
+        for split in (s for s in item_steps if s.index == 1):
+            completions = [r["image_id"] for r in split.results]
+            assert len(set(completions)) == 3
+            upscales = sorted(
+                (s for s in item_steps if s.index == 2 and s.variant == split.variant), key=lambda s: s.branch
+            )
+            assert [s.branch for s in upscales] == ["0", "1", "2"]
+            # each branch's upscale was sent the image of its own completion (the simulator echoes imageId)
+            sent = [
+                requests.get(
+                    f"{stack.sim.url}/upscale/{s.remote_id}",
+                    headers={"Authorization": "Bearer sim-key"},
+                    timeout=10,
+                ).json()["imageId"]
+                for s in upscales
+            ]
+            assert sent == completions
+            # the split's chord callback gathered its three branches exactly once
+            gathers = [a for a in led.attempts(split.id) if a.task == "gather"]
+            assert len(gathers) == 1 and gathers[0].outcome == "3 branches: 3 done"
+    keys = {o["key"] for o in manifest(stack, batch_id)["items"][0]["outputs"]}
+    assert {f"branches/{batch_id}/vase-0/02-edit-2.{k}.png" for k in (1, 2, 3)} <= keys
+    assert f"branches/{batch_id}/vase-0/04-animate-2.3.mp4" in keys

@@ -141,7 +141,8 @@ items:
     assert up == {"size": 4, "strength": 2, "imageId": "img-1"}
     assert video["prompt"] == "orbit vase" and video["originalImageCompletionId"] == "img-1"
     assert build_request(spec.steps[3], item, None, "https://x/y.png")[1]["imageUrl"] == "https://x/y.png"
-    assert spec.planned_jobs() == {"images": 2, "image_edits": 4, "upscale": 2, "videos": 2}
+    # inpainting yields 3 images by default (the API's default count): upscale and animate run per image
+    assert spec.planned_jobs() == {"images": 2, "image_edits": 4, "upscale": 6, "videos": 6}
 
 
 def test_max_jobs_refuses_a_batch_that_would_exceed_it(tmp_path):
