@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from storage import lanes
 from storage.models import Batch, Item, Step
 
 #: A stored output's ``src`` for the page, or ``(None, reason)`` when it cannot be shown.
@@ -194,17 +195,20 @@ def _nav(page: PageInfo) -> str:
 
 def item_card(item: Item, steps: Sequence[Step], media: MediaRef) -> str:
     """One item: id, prompt, status, every step's outputs in order with timings, failures in red."""
-    variants: dict[int, list[Step]] = {}
+    multi = len({st.variant for st in steps}) > 1
+    lines: dict[tuple[int, tuple[int, ...]], list[Step]] = {}
     for step in steps:
-        variants.setdefault(step.variant, []).append(step)
+        path = tuple(int(p) for p in step.branch.split(".")) if step.branch else ()
+        lines.setdefault((step.variant, path), []).append(step)
     strips = []
-    for variant, rows in sorted(variants.items()):
-        label = f'<div class="variant">variant {variant + 1}</div>' if len(variants) > 1 else ""
+    for (variant, _path), rows in sorted(lines.items()):
+        where = lanes.describe(variant, rows[0].branch, multi)
+        label = f'<div class="variant">{e(where)}</div>' if where else ""
         figures = "".join(_figures(item, step, media) for step in sorted(rows, key=lambda s: s.index))
         strips.append(f'{label}<div class="strip">{figures}</div>')
     errors = [
         f"<li>step {st.index + 1} {e(st.kind)}"
-        + (f" (variant {st.variant + 1})" if len(variants) > 1 else "")
+        + (f" ({e(where)})" if (where := lanes.describe(st.variant, st.branch, multi)) else "")
         + f": {e(st.error_message or st.state)}</li>"
         for st in steps
         if st.state == "failed"

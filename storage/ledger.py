@@ -413,14 +413,20 @@ class Ledger:
             return None
         if all(st.state == "done" for st in steps):
             new_state, error = "done", None
+        elif all(st.state in ("done", "skipped") for st in steps):
+            # only a branch whose image never came (an edit gave fewer than asked): the rest is done
+            new_state = "done"
+            notes = {st.error_message or "skipped" for st in steps if st.state == "skipped"}
+            error = "; ".join(sorted(notes))
         elif any(st.state == "cancelled" for st in steps) and not any(st.state == "failed" for st in steps):
             new_state, error = "cancelled", "cancelled"
         else:
             failed = [st for st in steps if st.state == "failed"]
+            multi = any(st.variant for st in steps)
             error = (
                 "; ".join(
                     f"step {st.index + 1} {st.kind}"
-                    + (f" (variant {st.variant})" if st.variant else "")
+                    + (f" ({where})" if (where := lanes.describe(st.variant, st.branch, multi)) else "")
                     + f": {st.error_message}"
                     for st in failed
                 )

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from storage import lanes
 from storage.gallery import PageInfo, item_card, page_head, page_tail
 from storage.ledger import Ledger, chunked
 from storage.media import S3MediaStore, StorageError, join_key, translate
@@ -43,7 +44,7 @@ DOWNLOAD_THREADS = 8
 PRESIGN_EXPIRES = 7 * 24 * 3600
 READ_CHUNK = 1024 * 1024
 CSV_COLUMNS = (
-    "item_id", "status", "step", "kind", "variant", "step_state", "letzai_id", "image_id",
+    "item_id", "status", "step", "kind", "variant", "branch", "step_state", "letzai_id", "image_id",
     "key", "sha256", "size", "content_type", "error",
 )  # fmt: skip
 FINISHED_BATCH = ("done", "cancelled")
@@ -134,7 +135,8 @@ def csv_rows(item: Item, steps: list[Step]) -> Iterator[dict[str, Any]]:
     for st in steps:
         base = {
             "item_id": item.key, "status": item.state, "step": st.index + 1, "kind": st.kind,
-            "variant": st.variant + 1, "step_state": st.state, "letzai_id": st.remote_id or "",
+            "variant": st.variant + 1, "branch": lanes.label(st.branch), "step_state": st.state,
+            "letzai_id": st.remote_id or "",
         }  # fmt: skip
         for out in st.outputs or []:
             emitted = True

@@ -37,6 +37,7 @@ _HELP = {
     "reset_rate": "share of API calls whose connection is dropped (creates first)",
     "media_error_rate": "share of media downloads answered 503",
     "credits": "credits left, 1 per job, 402 when spent ('none' = unlimited)",
+    "edit_images_max": "most images one edit yields, fewer than asked ('none' = as many as asked)",
     "max_concurrent_jobs": "unfinished jobs allowed at once, 429 beyond (alias --max-concurrent)",
     "valid_keys": "comma-separated accepted keys (default: any non-empty key)",
     "bad_keys": "comma-separated keys answered 401",
@@ -65,6 +66,8 @@ class SimConfig:
             for a create POST).
         media_error_rate: share of media downloads answered 503.
         credits: credits left (each created job costs 1; 402 when spent); None = unlimited.
+        edit_images_max: the most images one edit yields, even when it asked for more (the docs and the
+            guide disagree on the counts); None = as many as asked.
         max_concurrent_jobs: unfinished jobs allowed at once (429 beyond); None = no cap.
         valid_keys: the only accepted API keys; None = any non-empty key not in ``bad_keys``.
         bad_keys: keys answered 401.
@@ -90,6 +93,7 @@ class SimConfig:
     reset_rate: float = 0.0
     media_error_rate: float = 0.0
     credits: int | None = None
+    edit_images_max: int | None = None
     max_concurrent_jobs: int | None = None
     valid_keys: list[str] | None = None
     bad_keys: list[str] = field(default_factory=lambda: ["invalid", "bad-key", "revoked"])
@@ -133,7 +137,7 @@ def _coerce(name: str, raw: Any) -> Any:
         if not isinstance(raw, bool):
             raise ValueError("verbose must be a boolean")
         return raw
-    if name in ("credits", "max_concurrent_jobs", "seed", "max_jobs"):
+    if name in ("credits", "edit_images_max", "max_concurrent_jobs", "seed", "max_jobs"):
         if raw is None and name != "max_jobs":
             return None
         if isinstance(raw, bool) or not isinstance(raw, int | float | str):

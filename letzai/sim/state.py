@@ -108,7 +108,10 @@ class SimState:
             for name, value in attrs.items():
                 setattr(job, name, value)
             if kind == "image_edit":
-                for index in range(int(params.get("imageCompletionsCount") or 1)):
+                count = int(params.get("imageCompletionsCount") or 1)
+                if config.edit_images_max is not None:
+                    count = max(1, min(count, config.edit_images_max))
+                for index in range(count):
                     child = str(uuid.uuid4())
                     job.children.append(child)
                     self.children[child] = (job.id, index)

@@ -247,3 +247,29 @@ def test_an_edit_with_three_completions_runs_the_rest_of_the_pipeline_once_per_i
     keys = {o["key"] for o in manifest(stack, batch_id)["items"][0]["outputs"]}
     assert {f"branches/{batch_id}/vase-0/02-edit-2.{k}.png" for k in (1, 2, 3)} <= keys
     assert f"branches/{batch_id}/vase-0/04-animate-2.3.mp4" in keys
+
+
+def test_an_edit_that_yields_fewer_images_than_asked_skips_only_the_missing_branch(stack, tmp_path):
+    stack.sim.configure(edit_images_max=2)
+    try:
+        before = _jobs(stack)
+        steps = [
+            {"generate": {"width": 512, "height": 512}},
+            {"edit": {"mode": "context", "prompt": "in a garden", "imageCompletionsCount": 3}},
+            {"upscale": {"strength": 1, "size": 2}},
+        ]
+        spec = write_spec(tmp_path, "fewer", steps, [{"id": "pot", "prompt": "terracotta pot"}])
+        batch_id = run_batch(stack, spec)
+        wait_batch(stack, batch_id, timeout=120)
+    finally:
+        stack.sim.configure(edit_images_max=None)
+    assert _jobs(stack) - before == 1 + 1 + 2  # no upscale was sent for the image that never came
+    led = ledger(stack)
+    (item,) = led.items(batch_id)
+    upscales = {s.branch: s for s in led.item_steps(item.id) if s.index == 2}
+    assert upscales["0"].state == upscales["1"].state == "done"
+    assert upscales["2"].state == "skipped" and upscales["2"].remote_id is None
+    assert "gave 2 image(s), this branch works on image 3" in upscales["2"].error_message
+    assert item.state == "done" and "gave 2 image(s)" in item.error
+    errors = manifest(stack, batch_id)["items"][0]["errors"]
+    assert [(e["step"], e["branch"], e["state"]) for e in errors] == [(3, "3", "skipped")]

@@ -127,3 +127,39 @@ def test_uncreatable_ledger_folder_is_a_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(LedgerError, match="DATABASE_URL"):
         get_engine(f"sqlite:///{blocker / 'sub' / 'l.db'}")
+
+
+SPLIT = [
+    {"index": 0, "kind": "generate", "remote_kind": "image", "variants": 1},
+    {"index": 1, "kind": "edit", "remote_kind": "image_edit", "variants": 1, "completions": 3},
+    {"index": 2, "kind": "upscale", "remote_kind": "upscale", "variants": 1},
+    {"index": 3, "kind": "animate", "remote_kind": "video", "variants": 1},
+]
+
+
+def test_branch_steps_find_the_step_they_work_on(ledger):
+    batch = ledger.create_batch(name="s", spec_hash="h", steps=SPLIT, items=[("a", {})])
+    (item,) = ledger.items(batch.id)
+    steps = ledger.item_steps(item.id)
+    assert [(s.index, s.branch) for s in steps] == [
+        (0, ""), (1, ""), (2, "0"), (2, "1"), (2, "2"), (3, "0"), (3, "1"), (3, "2"),
+    ]  # fmt: skip
+    assert len({s.idempotency_key for s in steps}) == 8
+    by = {(s.index, s.branch): s for s in steps}
+    assert ledger.previous_step(by[2, "1"]).id == by[1, ""].id  # the split: its image 2
+    assert ledger.previous_step(by[3, "1"]).id == by[2, "1"].id  # then along its own branch
+
+
+def test_an_older_ledger_gets_the_branch_column(ledger):
+    from sqlalchemy import inspect, text
+
+    from storage.db import reset_engines
+
+    url = ledger.engine.url.render_as_string(hide_password=False)
+    with ledger.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE step DROP COLUMN branch"))
+    reset_engines()
+    reopened = Ledger(url)
+    assert "branch" in {c["name"] for c in inspect(reopened.engine).get_columns("step")}
+    batch = reopened.create_batch(name="old", spec_hash="h", steps=SPLIT, items=[("a", {})])
+    assert len(reopened.item_steps(reopened.items(batch.id)[0].id)) == 8
