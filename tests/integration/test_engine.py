@@ -247,6 +247,13 @@ def test_an_edit_with_three_completions_runs_the_rest_of_the_pipeline_once_per_i
     keys = {o["key"] for o in manifest(stack, batch_id)["items"][0]["outputs"]}
     assert {f"branches/{batch_id}/vase-0/02-edit-2.{k}.png" for k in (1, 2, 3)} <= keys
     assert f"branches/{batch_id}/vase-0/04-animate-2.3.mp4" in keys
+    out = tmp_path / "report"
+    report = cli(stack, "report", batch_id, "--format", "csv,html", "--out", str(out))
+    assert report.returncode == 0, report.stderr
+    gallery = (out / "gallery.html").read_text()
+    assert gallery.count(">variant 2, image 3<") == 4  # one strip per item for that branch
+    rows = [r for r in (out / "report.csv").read_text().splitlines()[1:] if ",4,animate,2,3," in r]
+    assert len(rows) == 4
 
 
 def test_an_edit_that_yields_fewer_images_than_asked_skips_only_the_missing_branch(stack, tmp_path):
