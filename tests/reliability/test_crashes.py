@@ -111,6 +111,42 @@ def test_graceful_stop_mid_batch_loses_nothing(stack, tmp_path):
     record("SIGTERM (warm stop) mid-batch", verdict, recovered)
 
 
+SPLIT_STEPS = [
+    {"generate": {"width": 512, "height": 512}},
+    {"edit": {"mode": "context", "prompt": "on a shelf", "imageCompletionsCount": 3}},
+    {"upscale": {"strength": 1, "size": 2}},
+]
+
+
+def test_sigkill_while_branches_run_loses_no_branch_and_pays_for_none_twice(stack, tmp_path):
+    first = worker(stack, name="b-first")
+    before = jobs_created(stack)
+    batch_id = run_batch(stack, write_spec(tmp_path, "branchkill", SPLIT_STEPS, _items("branch", 8)))
+    led = ledger(stack)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # kill once some branch upscales are in flight
+        branch_steps = [s for s in led.steps_in(batch_id, ("submitting", "submitted", "running")) if s.branch]
+        if len(branch_steps) >= 3:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"no branch step in flight: {led.step_counts(batch_id)}")
+    first.kill()
+    killed_at = time.monotonic()
+    second = worker(stack, name="b-second")
+    wait_batch(stack, batch_id, timeout=150)
+    recovered = time.monotonic() - killed_at
+    verdict = verify(stack, batch_id, before)
+    second.stop()
+    assert verdict.jobs_created == 8 * (1 + 1 + 3)  # every branch's upscale, each once
+    record(
+        "SIGKILL while branches run (edit x3)",
+        verdict,
+        recovered,
+        f"branch steps caught: {len(branch_steps)}",
+    )
+
+
 def _drop_unacked(stack: EmbeddedStack, queue: str) -> int:
     """Remove the broker's unacknowledged messages routed to ``queue`` (so nothing redelivers them)."""
     assert stack.redis is not None
