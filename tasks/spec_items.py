@@ -74,9 +74,10 @@ class ItemSource:
 
     def _csv_rows(self, path: Path) -> Iterator[Row]:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
+            # strict: an unclosed quote is an error, not the rest of the file read as one value
+            reader = csv.reader(handle, strict=True)
             header = [h.strip() for h in next(reader, [])]
-            for row_number, values in enumerate(reader, start=2):
+            for row_number, values in _strict_rows(reader, path):
                 if not any(v.strip() for v in values):
                     continue
                 where = f"{path.name} row {row_number}"
@@ -103,6 +104,24 @@ class ItemSource:
         for row in self.rows():
             if row.fields is not None:
                 yield ItemSpec(id=item_id(row.fields), fields=row.fields)
+
+
+def _strict_rows(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(row number, values) from the second row on; a malformed row raises naming where it began."""
+    row_number = 1
+    while True:
+        row_number += 1
+        started = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise csv.Error(
+                f'{path.name} row {row_number} (line {started}): {exc}: a value opened with a quote (") is '
+                'never closed, or a quote inside a value is not doubled ("")'
+            ) from exc
+        yield row_number, values
 
 
 def item_id(fields: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ BASE = "name: t\nsteps:\n  - generate: {width: 512, height: 512}\nitems:\n  - {i
 FILES: dict[str, str] = {
     "items.csv": "id,prompt\np1,ok\np2,too,many\n",
     "noid.csv": "sku,prompt\np1,ok\n",
+    "unclosed.csv": 'id,prompt\np1,ok\np2,"a bag, red\np3,never seen\np4,nor this\n',
     "photo.png": "not really a png",
     "photo.tiff": "tiff",
     "m.png": "mask",
@@ -92,6 +93,13 @@ BAD: list[tuple[str, str, str | None, str, str]] = [
         "items.csv row 3",
         "columns",
         "wrong number of columns: 3, the header has 2",
+    ),
+    (
+        "csv unclosed quote",
+        "name: t\nitems_csv: unclosed.csv\nsteps: [generate]\n",
+        None,
+        "items_csv",
+        "unclosed.csv row 3 (line 3): unexpected end of data: a value opened with a quote",
     ),
     ("items and csv", BASE + "items_csv: items.csv\n", None, "items", "either items or items_csv"),
     ("no items", "name: t\nsteps: [generate]\nitems: []\n", None, "items", "no items"),
