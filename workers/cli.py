@@ -62,6 +62,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"[bold]{spec.name}[/]: {spec.item_count} items x {len(spec.steps)} steps "
             f"({' → '.join(s.kind for s in spec.steps)})"
         )
+        for step in spec.steps[:-1]:
+            if step.completions > 1:
+                later = ", ".join(s.kind for s in spec.steps[step.index + 1 :])
+                console.print(
+                    f"  step {step.index + 1} ({step.kind}) yields {step.completions} images per job: "
+                    f"{later} run once per image"
+                )
         for endpoint, n in planned.items():
             console.print(f"  POST /{endpoint.replace('_', '-')}: {n} jobs")
         console.print(

@@ -213,7 +213,8 @@ def test_an_edit_with_three_completions_runs_the_rest_of_the_pipeline_once_per_i
     items = [{"id": f"vase-{n}", "prompt": f"ceramic vase {n}"} for n in range(4)]
     spec = write_spec(tmp_path, "branches", steps, items)
     dry = cli(stack, "run", str(spec), "--dry-run")
-    assert dry.returncode == 0 and "64" in dry.stdout, dry.stdout  # 4 x (2 + 2 + 6 + 6)
+    assert dry.returncode == 0 and "total LetzAI jobs: 64" in dry.stdout, dry.stdout  # 4 x (2 + 2 + 6 + 6)
+    assert "step 2 (edit) yields 3 images per job: upscale, animate run once per image" in dry.stdout
     batch_id = run_batch(stack, spec)
     wait_batch(stack, batch_id, timeout=240)
     assert _jobs(stack) - before == 4 * (2 + 2 + 2 * 3 + 2 * 3)
