@@ -51,7 +51,22 @@ def _run(task: Task, name: str, work: Callable[[int], steps.Outcome], step_id: i
         runtime.ledger().record_attempt(step_id, name, (outcome.note or "ok")[:40], started)
     if outcome.action == "again":
         raise task.retry(countdown=outcome.delay, max_retries=None)
+    if outcome.delay > 0:
+        _delay_next(task, outcome.delay)
     return outcome.action
+
+
+def _delay_next(task: Task, delay: float) -> None:
+    """Publish the chain's next task with a countdown of ``delay`` seconds.
+
+    A job just submitted is not worth looking at before it is likely done: the poll that follows is sent to
+    run then (the learned first-look time), rather than at once, where it would find the job still running
+    and schedule itself again (a GET, a task execution, a message and ledger writes per job). Celery
+    publishes ``request.chain[-1]`` with its options when this task returns.
+    """
+    chain = task.request.chain
+    if chain:
+        chain[-1].setdefault("options", {})["countdown"] = delay
 
 
 @letzflow_task("submit", ignore_result=True)
