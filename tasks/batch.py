@@ -62,7 +62,7 @@ def feed(batch_id: str) -> float | None:
         return None
     if room > 0:
         for item_id in claim_pending(batch_id, room):
-            enqueue_item(item_id)
+            enqueue_item(item_id, claimed=True)
     ledger.update_batch(batch_id, feeder_next_at=utcnow() + timedelta(seconds=FEED_EVERY + 60))
     return FEED_EVERY
 
