@@ -229,6 +229,11 @@ class Ledger:
         with self.session() as s:
             return s.get(Item, item_id)
 
+    def batch_id_of_item(self, item_id: int) -> str | None:
+        """The batch of an item (one column, no ORM load)."""
+        with self.engine.connect() as conn:
+            return conn.execute(_ITEM_BATCH_ID, {"w_id": item_id}).scalar_one_or_none()  # type: ignore[no-any-return]
+
     def item_steps(self, item_id: int) -> list[Step]:
         with self.session() as s:
             stmt = select(Step).where(Step.item_id == item_id).order_by(col(Step.variant), col(Step.index))
@@ -573,6 +578,7 @@ _CLAIM_JOB = (
     .values(jobs_submitted=Batch.jobs_submitted + 1)
 )
 _INSERT_ATTEMPT = insert(Attempt)
+_ITEM_BATCH_ID = select(Item.batch_id).where(col(Item.id) == bindparam("w_id"))
 
 
 def chunked(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
