@@ -460,19 +460,14 @@ class Ledger:
                 or "failed"
             )
             new_state = "failed"
-        settled = self._write(
-            update(Item)
-            .where(col(Item.id) == item_id, col(Item.state).not_in(list(ITEM_TERMINAL)))
-            .values(state=new_state, error=error, finished_at=utcnow(), finish_runs=Item.finish_runs + 1)
-        )
+        params = {"w_id": item_id, "v_state": new_state, "v_error": error, "v_finished_at": utcnow()}
+        settled = self._write(_SETTLE_ITEM, params)
         return new_state if settled == 1 else None
 
     def batch_settled(self, batch_id: str) -> bool:
         """True when every item of the batch is terminal."""
-        with self.session() as s:
-            open_item = s.exec(
-                select(Item.id).where(Item.batch_id == batch_id, col(Item.state).in_(ITEM_OPEN)).limit(1)
-            ).first()
+        with self.engine.connect() as conn:
+            open_item = conn.execute(_OPEN_ITEM, {"w_batch": batch_id}).first()
         return open_item is None
 
     # -- reconciler queries ------------------------------------------------------------------------
@@ -578,6 +573,19 @@ _CLAIM_JOB = (
     .values(jobs_submitted=Batch.jobs_submitted + 1)
 )
 _INSERT_ATTEMPT = insert(Attempt)
+_SETTLE_ITEM = (
+    update(Item)
+    .where(col(Item.id) == bindparam("w_id"), col(Item.state).not_in(list(ITEM_TERMINAL)))
+    .values(
+        state=bindparam("v_state"),
+        error=bindparam("v_error"),
+        finished_at=bindparam("v_finished_at"),
+        finish_runs=Item.finish_runs + 1,
+    )
+)
+_OPEN_ITEM = (
+    select(Item.id).where(col(Item.batch_id) == bindparam("w_batch"), col(Item.state).in_(ITEM_OPEN)).limit(1)
+)
 _ITEM_BATCH_ID = select(Item.batch_id).where(col(Item.id) == bindparam("w_id"))
 
 
