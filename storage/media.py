@@ -274,11 +274,16 @@ class S3MediaStore:
         return self._verify_stored(key, body.sha256, body.size, content_type)
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
-        """Store ``data`` in one PutObject, with its sha256 in the metadata. Raises StorageError."""
+        """One PutObject of ``data`` with its sha256 in the metadata, verified. Raises StorageError.
+
+        The PutObject answer's ETag is the MD5 of the bytes the store holds (S3 and the S3-compatible stores,
+        for a single-part object without SSE-KMS/SSE-C): when it is the MD5 of ``data``, the object is
+        verified without a HEAD. Any other ETag (or none) is checked with a HEAD, as before.
+        """
         full = self.full_key(key)
         digest = hashlib.sha256(data).hexdigest()
         try:
-            self.client.put_object(
+            answer = self.client.put_object(
                 Bucket=self.bucket,
                 Key=full,
                 Body=data,
@@ -287,6 +292,8 @@ class S3MediaStore:
             )
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, self.bucket, f"upload {full}") from exc
+        if str(answer.get("ETag", "")).strip('"') == hashlib.md5(data, usedforsecurity=False).hexdigest():
+            return StoredObject(key=key, sha256=digest, size=len(data), content_type=content_type)
         return self._verify_stored(key, digest, len(data), content_type)
 
     def get_bytes(self, key: str) -> bytes:

@@ -64,7 +64,7 @@ def feed(batch_id: str) -> float | None:
         return None
     if room > 0:
         for item_id in claim_pending(batch_id, room):
-            enqueue_item(item_id)
+            enqueue_item(item_id, claimed=True)
     ledger.update_batch(batch_id, feeder_next_at=utcnow() + timedelta(seconds=FEED_EVERY + 60))
     return FEED_EVERY
 
@@ -74,9 +74,9 @@ def finish(item_id: int) -> str | None:
     ledger = runtime.ledger()
     state = ledger.settle_item(item_id)
     if state is not None:
-        item = ledger.item(item_id)
-        assert item is not None
-        check_batch_done(item.batch_id)
+        batch_id = ledger.batch_id_of_item(item_id)
+        assert batch_id is not None
+        check_batch_done(batch_id)
     return state
 
 
@@ -114,8 +114,10 @@ def check_batch_done(batch_id: str) -> bool:
     from tasks.definitions import finalize_batch
 
     ledger = runtime.ledger()
+    if not ledger.batch_settled(batch_id):  # first: false for every item but the last, and a cheaper read
+        return False
     batch = ledger.batch(batch_id)
-    if batch is None or batch.state != "running" or not ledger.batch_settled(batch_id):
+    if batch is None or batch.state != "running":
         return False
     if ledger.item_counts(batch_id).get("pending"):
         return False

@@ -21,14 +21,12 @@ MAX_COPY_ERRORS = 8
 def copy(step_id: int) -> Outcome:
     """Copy every output of a ready step to storage; then the step is done."""
     ledger = runtime.ledger()
-    step = ledger.step(step_id)
-    if step is None or step.state not in ("ready", "copying"):
+    found = ledger.step_with_batch_item(step_id)
+    if found is None or found[0].state not in ("ready", "copying"):
         return NEXT
+    step, batch, item = found
     if step.state == "ready" and not ledger.transition(step_id, ("ready",), "copying"):
         return NEXT
-    batch = ledger.batch(step.batch_id)
-    item = ledger.item(step.item_id)
-    assert batch is not None and item is not None
     fanned_out = any(int(s.get("variants") or 1) > 1 for s in batch.steps)
     results = step.results or []
     stored = []

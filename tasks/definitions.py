@@ -26,9 +26,10 @@ QUIET = ("waiting for an in-flight slot", "rate limited locally")
 def letzflow_task(queue: str, **options: Any) -> Callable[[Callable[..., Any]], Task]:
     """The project's task decorator: queue, late acks, requeue on a lost worker, database retries.
 
-    ``ignore_result=True`` is for tasks that are never the last of a chain in a chord header (submit and
-    poll are always followed by copy): their results are read by nobody, and storing them costs a Redis
-    write per execution.
+    ``ignore_result=True`` is for tasks whose results nobody reads; storing one costs a Redis write per
+    execution. That includes the last task of a chain in a chord header (``copy_outputs``): the Redis
+    backend's chord join hands the return value to ``on_chord_part_return`` directly (a list per chord),
+    whether or not the result is stored, and ``finish_item`` is an immutable signature that takes none.
     """
     return app.task(  # type: ignore[no-any-return]
         bind=True,
@@ -50,7 +51,22 @@ def _run(task: Task, name: str, work: Callable[[int], steps.Outcome], step_id: i
         runtime.ledger().record_attempt(step_id, name, (outcome.note or "ok")[:40], started)
     if outcome.action == "again":
         raise task.retry(countdown=outcome.delay, max_retries=None)
+    if outcome.delay > 0:
+        _delay_next(task, outcome.delay)
     return outcome.action
+
+
+def _delay_next(task: Task, delay: float) -> None:
+    """Publish the chain's next task with a countdown of ``delay`` seconds.
+
+    A job just submitted is not worth looking at before it is likely done: the poll that follows is sent to
+    run then (the learned first-look time), rather than at once, where it would find the job still running
+    and schedule itself again (a GET, a task execution, a message and ledger writes per job). Celery
+    publishes ``request.chain[-1]`` with its options when this task returns.
+    """
+    chain = task.request.chain
+    if chain:
+        chain[-1].setdefault("options", {})["countdown"] = delay
 
 
 @letzflow_task("submit", ignore_result=True)
@@ -65,13 +81,13 @@ def poll_step(self: Task, step_id: int) -> str:
     return _run(self, "poll", steps.poll, step_id)
 
 
-@letzflow_task("media", soft_time_limit=1700, time_limit=1800)
+@letzflow_task("media", ignore_result=True, soft_time_limit=1700, time_limit=1800)
 def copy_outputs(self: Task, step_id: int) -> str:
     """Stream the finished media to storage and verify it."""
     return _run(self, "copy", copying.copy, step_id)
 
 
-@letzflow_task("batch")
+@letzflow_task("batch", ignore_result=True)
 def finish_item(self: Task, item_id: int) -> str | None:
     """Chord callback: settle the item (once) and check the batch barrier."""
     return batches.finish(item_id)
@@ -83,7 +99,7 @@ def gather_branches(self: Task, step_id: int) -> dict[str, Any]:
     return batches.gather_branches(step_id)
 
 
-@letzflow_task("batch")
+@letzflow_task("batch", ignore_result=True)
 def item_failed(self: Task, *args: Any, item_id: int) -> str | None:
     """Chord errback: a task of this item raised; settle the item if its steps all ended.
 
@@ -95,7 +111,7 @@ def item_failed(self: Task, *args: Any, item_id: int) -> str | None:
     return batches.finish(item_id)
 
 
-@letzflow_task("batch")
+@letzflow_task("batch", ignore_result=True)
 def feed_batch(self: Task, batch_id: str) -> None:
     """Enqueue the next window of a batch's items, then come back while any are left."""
     delay = batches.feed(batch_id)

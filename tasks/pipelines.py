@@ -74,11 +74,15 @@ def item_canvas(item_id: int, steps: list[Step]) -> Signature:
     return chord(lanes_open, callback)
 
 
-def enqueue_item(item_id: int) -> bool:
-    """Send an item's remaining work; False when nothing is left (the item is then settled directly)."""
+def enqueue_item(item_id: int, *, claimed: bool = False) -> bool:
+    """Send an item's remaining work; False when nothing is left (the item is then settled directly).
+
+    ``claimed``: the caller has just marked the item queued (the feeder's claim), so it is not marked again.
+    """
     ledger = runtime.ledger()
     steps = ledger.item_steps(item_id)
     canvas = item_canvas(item_id, steps)
-    ledger.set_item_state(item_id, ("pending", "queued"), "queued", kicked_at=utcnow())
+    if not claimed:
+        ledger.set_item_state(item_id, ("pending", "queued"), "queued", kicked_at=utcnow())
     canvas.apply_async()
     return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 import redis
@@ -95,22 +96,40 @@ def rate() -> RateLimiter:
     return _get("rate", lambda: RateLimiter(redis_client(), settings().letzai_max_rps))  # type: ignore[no-any-return]
 
 
+#: Seconds a process reuses a learned duration it read from Redis: it moves a few percent per job, and a
+#: submit and most polls each read it (a Redis round trip each).
+EXPECTED_REUSE = 1.0
+
+
+def _expected_seen() -> dict[str, tuple[float, float]]:
+    """This process's learned durations: kind -> (seconds, monotonic time read)."""
+    return _get("expected", dict)  # type: ignore[no-any-return]
+
+
 def expected_duration(kind: str) -> float:
     """The learned typical duration of a ``kind`` job (seconds), shared through Redis."""
+    seen = _expected_seen().get(kind)
+    now = time.monotonic()
+    if seen is not None and now - seen[1] < EXPECTED_REUSE:
+        return seen[0]
     try:
         raw = redis_client().get(f"letzflow:expected:{kind}")
     except redis.RedisError:
-        raw = None
-    return float(raw) if raw else DEFAULT_EXPECTED.get(kind, 15.0)
+        return seen[0] if seen is not None else DEFAULT_EXPECTED.get(kind, 15.0)
+    value = float(raw) if raw else DEFAULT_EXPECTED.get(kind, 15.0)
+    _expected_seen()[kind] = (value, now)
+    return value
 
 
 def learn_duration(kind: str, observed: float) -> None:
     key = f"letzflow:expected:{kind}"
     try:
         raw = redis_client().get(key)
-        redis_client().set(key, update_expected(float(raw) if raw else None, observed), ex=7 * 24 * 3600)
+        value = update_expected(float(raw) if raw else None, observed)
+        redis_client().set(key, value, ex=7 * 24 * 3600)
     except redis.RedisError:
-        pass
+        return
+    _expected_seen()[kind] = (value, time.monotonic())
 
 
 def learn_first_look(kind: str, done: bool) -> None:
@@ -121,4 +140,5 @@ def learn_first_look(kind: str, done: bool) -> None:
         value = update_first_look(float(raw) if raw else None, done, DEFAULT_EXPECTED.get(kind, 15.0))
         redis_client().set(key, value, ex=7 * 24 * 3600)
     except redis.RedisError:
-        pass
+        return
+    _expected_seen()[kind] = (value, time.monotonic())

@@ -18,7 +18,7 @@ from letzai.errors import ConnectError, LetzAIError, RateLimited, ValidationErro
 from letzai.responses import Output
 from letzai.retry import backoff, classify
 from storage import lanes
-from storage.models import STEP_TERMINAL, Batch, Step, as_utc, utcnow
+from storage.models import STEP_TERMINAL, Batch, Item, Step, as_utc, utcnow
 from tasks import runtime
 from tasks.batch_control import halt_batch
 from tasks.inputs import request_for, resource
@@ -34,7 +34,8 @@ LIST_SETTLE = 2.0
 
 @dataclass(frozen=True)
 class Outcome:
-    """``next``: the chain goes on. ``again``: run the same task after ``delay`` seconds."""
+    """``next``: the chain goes on (its next task after ``delay`` seconds, if any). ``again``: run the same
+    task after ``delay`` seconds."""
 
     action: str
     delay: float = 0.0
@@ -77,11 +78,10 @@ def _fail(step: Step, expected: tuple[str, ...], message: str, exc: BaseExceptio
 def submit(step_id: int) -> Outcome:
     """Submit a step's job exactly once (or adopt the job an earlier, answer-lost POST created)."""
     ledger = runtime.ledger()
-    step = ledger.step(step_id)
-    if step is None or step.state not in ("planned", "submitting"):
+    found = ledger.step_with_batch_item(step_id)
+    if found is None or found[0].state not in ("planned", "submitting"):
         return NEXT
-    batch = ledger.batch(step.batch_id)
-    assert batch is not None
+    step, batch, item = found
     if batch.state == "cancelled" and step.state == "planned":
         ledger.transition(step_id, ("planned",), "cancelled", finished_at=utcnow())
         return NEXT
@@ -114,7 +114,7 @@ def submit(step_id: int) -> Outcome:
             )
             return NEXT
     if step.state == "submitting":
-        return _recover_submit(step, batch, previous)
+        return _recover_submit(step, batch, item, previous)
 
     waiting = runtime.inflight().acquire(step_id)
     if waiting:
@@ -127,9 +127,11 @@ def submit(step_id: int) -> Outcome:
     wait = runtime.rate().take()
     if wait > 0:
         return again(wait, "rate limited locally")
-    if not ledger.begin_submit(step_id, batch.id):
+    attempts = ledger.begin_submit_counted(step_id, batch.id)
+    if attempts is None:
         runtime.inflight().release(step_id)
         return NEXT
+    step.state, step.submit_attempts = "submitting", attempts  # what the guarded update just wrote
     if not ledger.claim_job(batch.id):
         _fail(
             step,
@@ -137,15 +139,12 @@ def submit(step_id: int) -> Outcome:
             f"max_jobs={batch.max_jobs} reached: the batch may not create more LetzAI jobs",
         )
         return NEXT
-    step = ledger.step(step_id)
-    assert step is not None
-    return _post(step, batch, previous)
+    return _post(step, batch, item, previous)
 
 
-def _post(step: Step, batch: Batch, previous: Step | None) -> Outcome:
+def _post(step: Step, batch: Batch, item: Item, previous: Step | None) -> Outcome:
     ledger = runtime.ledger()
-    item = ledger.item(step.item_id)
-    assert item is not None and step.id is not None
+    assert step.id is not None
     try:
         endpoint, body, skip = request_for(batch, item, step, previous)
         job = resource(endpoint).create(skip_checks=skip, **body)
@@ -168,6 +167,7 @@ def _post(step: Step, batch: Batch, previous: Step | None) -> Outcome:
 
 
 def _accepted(step: Step, remote_id: str, progress: float = 0.0) -> Outcome:
+    """Store the job's id; the chain's poll is then sent to look first when such jobs are usually done."""
     assert step.id is not None
     now = utcnow()
     first = next_poll_delay(
@@ -190,7 +190,7 @@ def _accepted(step: Step, remote_id: str, progress: float = 0.0) -> Outcome:
     except IntegrityError:
         log.error("step %s: job %s already belongs to another step", step.id, remote_id)
         return again(1, "remote id conflict")
-    return NEXT
+    return Outcome("next", first)
 
 
 def _post_failed(step: Step, batch: Batch, exc: LetzAIError) -> Outcome:
@@ -232,11 +232,10 @@ def _post_failed(step: Step, batch: Batch, exc: LetzAIError) -> Outcome:
     return NEXT
 
 
-def _recover_submit(step: Step, batch: Batch, previous: Step | None) -> Outcome:
+def _recover_submit(step: Step, batch: Batch, item: Item, previous: Step | None) -> Outcome:
     """The step is ``submitting``: a crash mid-POST or a lost answer. Find the job before any new POST."""
     ledger = runtime.ledger()
-    item = ledger.item(step.item_id)
-    assert item is not None and step.id is not None and step.submitting_since is not None
+    assert step.id is not None and step.submitting_since is not None
     since = as_utc(step.submitting_since)
     age = (utcnow() - since).total_seconds()
     if age < LIST_SETTLE:
@@ -266,18 +265,18 @@ def _recover_submit(step: Step, batch: Batch, previous: Step | None) -> Outcome:
     log.info("step %s: the lost POST created no job; submitting again", step.id)
     fresh = ledger.step(step.id)
     assert fresh is not None
-    return _post(fresh, batch, previous)
+    return _post(fresh, batch, item, previous)
 
 
 # -- poll -------------------------------------------------------------------------------------------
 def poll(step_id: int) -> Outcome:
     """Look at a submitted job once; decide whether it is done, failed, or when to look again."""
     ledger = runtime.ledger()
-    step = ledger.step(step_id)
-    if step is None or step.state not in ("submitted", "running") or not step.remote_id:
+    found = ledger.step_with_batch(step_id)
+    if found is None or found[0].state not in ("submitted", "running") or not found[0].remote_id:
         return NEXT
-    batch = ledger.batch(step.batch_id)
-    assert batch is not None
+    step, batch = found
+    assert step.remote_id is not None
     if batch.state == "cancelled":
         from tasks.batch_control import cancel_step
 
@@ -311,24 +310,26 @@ def poll(step_id: int) -> Outcome:
             return NEXT
         _fail(step, ("submitted", "running"), f"polling failed: {exc.message}", exc)
         return NEXT
-    ledger.bump_polls(step_id, errors_in_row=0, progress=job.progress)
     if job.done or (job.phase == "success" and job.choices):
         outputs = [{"url": o.url, "image_id": o.image_id} for o in job.outputs] + _choices(
             job.choices, job.outputs
         )
         if outputs:
-            if ledger.transition(
+            if ledger.polled(
                 step_id,
                 ("submitted", "running"),
                 "ready",
                 results=outputs,
                 progress=100.0,
+                errors_in_row=0,
                 next_poll_at=now + timedelta(seconds=60),
             ):
                 runtime.inflight().release(step_id)
                 if step.polls == 0:
                     runtime.learn_first_look(step.remote_kind, done=True)
             return NEXT
+    if job.failed or (job.phase == "success" and step.remote_kind == "video"):
+        ledger.bump_polls(step_id, errors_in_row=0, progress=job.progress)
     if job.failed:
         reason = job.reason or "no reason given"
         _fail(step, ("submitted", "running"), f"LetzAI job {job.status}: {reason}")
@@ -351,8 +352,13 @@ def poll(step_id: int) -> Outcome:
         polls=step.polls,
         ceiling=_ceiling(),
     )
-    ledger.transition(
-        step_id, ("submitted", "running"), "running", next_poll_at=now + timedelta(seconds=delay + 30)
+    ledger.polled(
+        step_id,
+        ("submitted", "running"),
+        "running",
+        errors_in_row=0,
+        progress=job.progress,
+        next_poll_at=now + timedelta(seconds=delay + 30),
     )
     runtime.inflight().refresh(step_id)
     return again(delay, f"{job.status} {job.progress:.0f}%")

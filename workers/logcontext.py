@@ -1,7 +1,8 @@
 """Log lines of tasks carry the batch, item and step they work on: ``[batch=… item=… step=…]``.
 
-A ``task_prerun`` handler reads the ids from the task's arguments (messages carry ids only) and looks the
-rest up in the ledger once per step per process; a logging filter adds them to every record as ``ids``.
+A ``task_prerun`` handler notes the task's name and arguments (messages carry ids only); a logging filter
+adds the ids to every record as ``ids``, looking the rest up in the ledger (once per step per process) only
+when a task actually logs something. Most executions log nothing, and the lookup cost two ledger reads.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from typing import Any
 
 from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun
 
-_ids: contextvars.ContextVar[str] = contextvars.ContextVar("letzflow_ids", default="")
+#: The running task's (name, args, kwargs), or None outside tasks.
+_task: contextvars.ContextVar[tuple[str, tuple[Any, ...], dict[str, Any]] | None] = contextvars.ContextVar(
+    "letzflow_task", default=None
+)
+_resolving: contextvars.ContextVar[bool] = contextvars.ContextVar("letzflow_ids_resolving", default=False)
 STEP_TASKS = ("submit_step", "poll_step", "copy_outputs")
 ITEM_TASKS = ("finish_item", "item_failed")
 BATCH_TASKS = ("feed_batch", "finalize_batch")
@@ -23,7 +28,14 @@ class IdsFilter(logging.Filter):
     """Adds ``record.ids`` (empty outside tasks)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.ids = _ids.get()
+        current = _task.get()
+        record.ids = ""
+        if current is not None and not _resolving.get():
+            token = _resolving.set(True)  # a record logged while looking the ids up gets none
+            try:
+                record.ids = describe(*current)
+            finally:
+                _resolving.reset(token)
         return True
 
 
@@ -57,12 +69,12 @@ def describe(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> s
 
 @task_prerun.connect
 def _enter(task: Any = None, args: Any = None, kwargs: Any = None, **_: Any) -> None:
-    _ids.set(describe(getattr(task, "name", ""), tuple(args or ()), dict(kwargs or {})))
+    _task.set((getattr(task, "name", ""), tuple(args or ()), dict(kwargs or {})))
 
 
 @task_postrun.connect
 def _leave(**_: Any) -> None:
-    _ids.set("")
+    _task.set(None)
 
 
 def _install(logger: logging.Logger, **_: Any) -> None:

@@ -203,6 +203,30 @@ def test_s3_store_prefixes_keys_and_stores_sha256(stubbed: tuple[S3MediaStore, S
     stubber.assert_no_pending_responses()
 
 
+def test_s3_store_trusts_an_etag_that_is_the_md5_of_the_bytes_sent(
+    stubbed: tuple[S3MediaStore, Stubber],
+) -> None:
+    store, stubber = stubbed
+    etag = '"' + hashlib.md5(b"hello").hexdigest() + '"'
+    stubber.add_response("put_object", {"ETag": etag})  # and no head_object: the ETag verified the bytes
+    obj = store.put_bytes("k", b"hello", "text/plain")
+    assert (obj.size, obj.sha256) == (5, hashlib.sha256(b"hello").hexdigest())
+    stubber.assert_no_pending_responses()
+
+
+def test_s3_store_checks_with_head_when_the_etag_is_not_the_md5(
+    stubbed: tuple[S3MediaStore, Stubber],
+) -> None:
+    store, stubber = stubbed
+    stubber.add_response("put_object", {"ETag": '"0123456789abcdef0123456789abcdef-1"'})
+    stubber.add_response("head_object", {"ContentLength": 3, "Metadata": {"sha256": "x"}})
+    stubber.add_response("delete_object", {}, {"Bucket": "bkt", "Key": "pre/k"})
+    with pytest.raises(StorageError) as info:
+        store.put_bytes("k", b"hello", "text/plain")
+    assert info.value.code == "VerifyFailed"
+    stubber.assert_no_pending_responses()
+
+
 def test_s3_store_deletes_object_when_stored_size_differs(stubbed: tuple[S3MediaStore, Stubber]) -> None:
     store, stubber = stubbed
     stubber.add_response("put_object", {})
