@@ -60,7 +60,11 @@ def branch_canvas(steps: list[Step], branch: str) -> list[Signature]:
 
 
 def item_canvas(item_id: int, steps: list[Step]) -> Signature:
-    """A chord of per-variant canvases with ``finish_item`` as its callback (and an errback)."""
+    """A chord of per-variant canvases with ``finish_item`` as its callback (and an errback).
+
+    An item with one plain chain left (one variant, no split: most items) is that chain followed by
+    ``finish_item``: the same order, without the chord's counter in the result backend.
+    """
     from tasks.definitions import finish_item, item_failed
 
     lanes_open = [
@@ -68,7 +72,10 @@ def item_canvas(item_id: int, steps: list[Step]) -> Signature:
         for _variant, group in groupby(sorted(steps, key=lambda s: s.variant), key=lambda s: s.variant)
         for sig in branch_canvas(list(group), "")
     ]
-    callback = finish_item.si(item_id).on_error(item_failed.s(item_id=item_id))
+    errback = item_failed.s(item_id=item_id)
+    if len(lanes_open) == 1 and not any(isinstance(t, chord) for t in lanes_open[0].tasks):
+        return chain(*lanes_open[0].tasks, finish_item.si(item_id)).on_error(errback)
+    callback = finish_item.si(item_id).on_error(errback)
     if not lanes_open:
         return callback
     return chord(lanes_open, callback)

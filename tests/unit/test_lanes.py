@@ -117,6 +117,14 @@ def test_a_split_items_canvas_is_a_chain_ending_in_a_chord_per_image(simulator_s
     assert all(_task_names(b) == ["submit_step", "poll_step", "copy_outputs"] * 2 for b in split.tasks)
 
 
+def test_an_item_with_one_plain_chain_is_that_chain_then_its_fan_in(simulator_settings):
+    steps = [s for s in _planned() if s.index < 2]  # generate → edit, no later step: no split
+    canvas = item_canvas(1, steps)
+    assert isinstance(canvas, _chain)
+    assert _task_names(canvas) == ["submit_step", "poll_step", "copy_outputs"] * 2 + ["finish_item"]
+    assert canvas.options["link_error"][0]["task"].endswith("item_failed")  # applied to each task on send
+
+
 def test_once_the_split_is_done_its_open_branches_join_the_items_chord_directly(simulator_settings):
     done = {(0, ""): "done", (1, ""): "done", (2, "0"): "done", (3, "0"): "done", (2, "1"): "done"}
     canvas = item_canvas(1, _planned(done))
