@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 MAX_SUBMITS = 5
 #: Seconds a lost POST answer is given before the list endpoint is trusted to show the job.
 LIST_SETTLE = 2.0
+#: Failed GETs of a job in a row before its step fails (each waits up to the backoff cap; the deadline
+#: usually comes first).
+POLL_MAX_ATTEMPTS = 40
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,13 @@ def again(delay: float, note: str = "") -> Outcome:
     return Outcome("again", max(0.05, delay), note)
 
 
-def _ceiling() -> float:
-    """Countdowns stay a safe fraction of the Redis visibility timeout (ETA tasks are redelivered past it)."""
-    return runtime.settings().letzflow_visibility_timeout / 10
+def _ceiling(until_deadline: float | None = None) -> float:
+    """The longest wait before the next look: a safe fraction of the Redis visibility timeout (ETA tasks
+    are redelivered past it), and no later than just past the job's deadline."""
+    ceiling = runtime.settings().letzflow_visibility_timeout / 10
+    if until_deadline is not None:
+        ceiling = min(ceiling, max(0.0, until_deadline) + 0.1)
+    return ceiling
 
 
 def _deadline(step: Step) -> timedelta:
@@ -171,7 +178,11 @@ def _accepted(step: Step, remote_id: str, progress: float = 0.0) -> Outcome:
     assert step.id is not None
     now = utcnow()
     first = next_poll_delay(
-        step.remote_kind, 0.0, 0.0, runtime.expected_duration(step.remote_kind), ceiling=_ceiling()
+        step.remote_kind,
+        0.0,
+        0.0,
+        runtime.expected_duration(step.remote_kind),
+        ceiling=_ceiling(_deadline(step).total_seconds()),
     )
     try:
         runtime.ledger().transition(
@@ -283,25 +294,23 @@ def poll(step_id: int) -> Outcome:
         cancel_step(step)
         return NEXT
     now = utcnow()
-    if step.deadline_at is not None and now > as_utc(step.deadline_at):
-        _interrupt(step)
-        _fail(
-            step,
-            ("submitted", "running"),
-            f"deadline passed ({_deadline(step).total_seconds():.0f} s): job interrupted",
-        )
-        return NEXT
+    # a job that ended before its deadline was looked at keeps its result (or its own failure reason)
+    until_deadline = (as_utc(step.deadline_at) - now).total_seconds() if step.deadline_at else None
     wait = runtime.rate().take()
     if wait > 0:
         return again(wait, "rate limited locally")
     try:
         job = resource(_endpoint(step)).get(step.remote_id)
     except LetzAIError as exc:
-        decision = classify(exc, step.errors_in_row + 1)
+        # The job is paid for: transient GET failures are retried until its deadline, not a few times, and
+        # a 429 (come back later) is no failure of the GET at all.
+        decision = classify(exc, step.errors_in_row + 1, max_attempts=POLL_MAX_ATTEMPTS)
+        if decision.action == "retry" and until_deadline is not None and until_deadline < 0:
+            return _past_deadline(step)
         if decision.action == "retry":
             ledger.update_step(
                 step_id,
-                errors_in_row=step.errors_in_row + 1,
+                errors_in_row=step.errors_in_row + (0 if isinstance(exc, RateLimited) else 1),
                 next_poll_at=now + timedelta(seconds=decision.delay + 30),
             )
             return again(decision.delay, exc.message)
@@ -341,6 +350,8 @@ def poll(step_id: int) -> Outcome:
             f"video is {job.status} but has no media URL; keys: {', '.join(job.keys)}",
         )
         return NEXT
+    if until_deadline is not None and until_deadline < 0:
+        return _past_deadline(step)
     if step.polls == 0:
         runtime.learn_first_look(step.remote_kind, done=False)
     elapsed = (now - as_utc(step.submitted_at or now)).total_seconds()
@@ -350,7 +361,7 @@ def poll(step_id: int) -> Outcome:
         job.progress,
         runtime.expected_duration(step.remote_kind),
         polls=step.polls,
-        ceiling=_ceiling(),
+        ceiling=_ceiling(until_deadline),
     )
     ledger.polled(
         step_id,
@@ -362,6 +373,17 @@ def poll(step_id: int) -> Outcome:
     )
     runtime.inflight().refresh(step_id)
     return again(delay, f"{job.status} {job.progress:.0f}%")
+
+
+def _past_deadline(step: Step) -> Outcome:
+    """The job is still running (or could not be seen) past its deadline: interrupt it and fail the step."""
+    _interrupt(step)
+    _fail(
+        step,
+        ("submitted", "running"),
+        f"deadline passed ({_deadline(step).total_seconds():.0f} s): job interrupted",
+    )
+    return NEXT
 
 
 def _choices(choice_ids: list[str], have: list[Output]) -> list[dict[str, Any]]:

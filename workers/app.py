@@ -88,6 +88,10 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 app = create_app()
 
+from workers.kombu_fixes import tolerate_restore_without_connection  # noqa: E402
+
+tolerate_restore_without_connection()
+
 import workers.logcontext  # noqa: E402,F401  (task log lines carry batch, item and step ids)
 
 
