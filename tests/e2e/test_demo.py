@@ -157,14 +157,15 @@ def test_demo_runs_the_catalog_through_four_steps_and_leaves_nothing_running(tmp
 @pytest.mark.integration
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_mid_demo_stops_every_child_process(tmp_path: Path, signum: int, code: int) -> None:
-    run = start_demo(tmp_path, "--items", "6")
+    run = start_demo(tmp_path, "--items", "24")  # enough work to be mid-run whatever the machine's speed
     ports, stack_dir = stack_of(run)
-    run.wait_for(r"batch \w+ \(\S+\): 6 items x 4 steps", 60)
-    time.sleep(2)
+    run.wait_for(r"batch \w+ \(\S+\): 24 items x 4 steps", 60)
+    time.sleep(0.5)
     run.watch()
     assert len(run.descendants) >= 4
     run.process.send_signal(signum)
     assert run.finish(timeout=60) == code, run.output + "\n".join(run.errors)
+    assert "items done in" not in run.output  # the signal came mid-batch
     assert_nothing_left(run, ports, stack_dir)
     assert "every local service was stopped" in "\n".join(run.errors)
 
