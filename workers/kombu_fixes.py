@@ -42,3 +42,24 @@ def tolerate_restore_without_connection() -> None:
     restore_unacked._letzflow_tolerant = True  # type: ignore[attr-defined]
     restore_unacked.__wrapped_original__ = original  # type: ignore[attr-defined]
     kombu_redis.QoS.restore_unacked = restore_unacked  # type: ignore[method-assign]
+
+    original_ack = kombu_redis.QoS.ack
+
+    def ack(self: Any, delivery_tag: Any) -> Any:
+        # A task that ends after the connection is gone acks through the same vanished connection (the
+        # same AttributeError). Its message stays in the unacked set and is delivered again after the
+        # visibility timeout: letzflow's tasks are idempotent, so the second run finds the work done.
+        try:
+            return original_ack(self, delivery_tag)
+        except (AttributeError, OSError, kombu_redis.redis.exceptions.ConnectionError) as exc:
+            log.warning(
+                "could not acknowledge message %s (%s: %s): it will be delivered again after the "
+                "visibility timeout",
+                delivery_tag,
+                type(exc).__name__,
+                exc,
+            )
+            self._delivered.pop(delivery_tag, None)
+            return None
+
+    kombu_redis.QoS.ack = ack  # type: ignore[method-assign]

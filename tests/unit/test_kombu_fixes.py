@@ -30,3 +30,11 @@ def test_restoring_through_a_closed_connection_is_skipped_and_logged(caplog):
     assert qos._delivered == {}
     assert "could not put 2 unacknowledged message(s) back" in caplog.text
     assert kombu_redis.QoS.restore_unacked.__wrapped_original__ is not None  # type: ignore[attr-defined]
+
+
+def test_acking_through_a_closed_connection_is_skipped_and_logged(caplog):
+    tolerate_restore_without_connection()
+    qos = _QoS()
+    assert kombu_redis.QoS.ack(qos, "tag-1") is None  # type: ignore[arg-type]
+    assert list(qos._delivered) == ["tag-2"]
+    assert "could not acknowledge message tag-1" in caplog.text
