@@ -78,6 +78,9 @@ def start_demo(tmp_path: Path, *args: str, env: dict[str, str] | None = None) ->
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as in a terminal: a test run started in the background by a non-interactive shell inherits
+        # SIGINT ignored, and Python keeps it ignored, so Ctrl-C could not be tested
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     run = DemoRun(process)
     for stream, sink in ((process.stdout, run.lines), (process.stderr, run.errors)):
