@@ -22,8 +22,9 @@ import yaml
 from bench.harness import (
     ROOT,
     ideal_seconds,
-    redis_commands,
+    redis_command_counts,
     sim_api_counts,
+    task_totals,
     tree_cpu_seconds,
     worker_env,
 )
@@ -130,6 +131,55 @@ def submit_and_wait(stack: EmbeddedStack, spec: Path, deadline: float) -> tuple[
     return batch_id, state, time.monotonic() - started
 
 
+def timeline(sim_url: str, t0: float, wall: float, inflight: int, ledger: Ledger) -> dict[str, float]:
+    """Where the wall time went, from the simulator's own job list (monotonic clocks of one host).
+
+    ``first_post_s``: from ``letzflow run`` starting to the first job created (validating and writing
+    the batch, the feeder's first window). ``busy_share``: job-seconds the API worked over what C slots
+    allow between the first creation and the last finish; 1.0 would be the ideal. ``tail_s``: from the
+    last job finishing to the batch settled (last look, copy, fan-in, manifest). ``seen_after_s``: mean
+    time from a job finishing to the end of the poll that saw it done (its slot is held meanwhile).
+    """
+    from datetime import UTC, datetime
+
+    import requests
+    from sqlalchemy import text
+
+    rows = requests.get(f"{sim_url}/_sim/jobs", timeout=30).json()
+    jobs = [r for r in rows if r.get("created_mono", 0) >= t0]
+    if not jobs:
+        return {}
+    first = min(r["created_mono"] for r in jobs)
+    last_end = max(r["created_mono"] + r["duration"] for r in jobs)
+    worked = sum(r["duration"] for r in jobs)
+    query = text(
+        "SELECT s.remote_id, a.started_at, a.duration_ms FROM step s JOIN attempt a ON a.step_id = s.id "
+        "WHERE a.task = 'poll' AND s.remote_id IS NOT NULL"
+    )
+    seen: dict[str, tuple[Any, int]] = {}
+    with ledger.engine.connect() as conn:
+        for remote_id, started, ms in conn.execute(query):
+            if remote_id not in seen or str(started) > str(seen[remote_id][0]):
+                seen[remote_id] = (started, ms)  # the last look: the one that saw the job done
+    lags = []
+    for r in jobs:
+        if r["id"] not in seen:
+            continue
+        started, ms = seen[r["id"]]
+        if isinstance(started, str):
+            started = datetime.fromisoformat(started)
+        created = datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")).timestamp()
+        lags.append(
+            started.replace(tzinfo=started.tzinfo or UTC).timestamp() + ms / 1000 - created - r["duration"]
+        )
+    return {
+        "first_post_s": round(first - t0, 2),
+        "busy_share": round(worked / (inflight * (last_end - first)), 3),
+        "tail_s": round(t0 + wall - last_end, 2),
+        "seen_after_s": round(sum(lags) / max(1, len(lags)), 3),
+    }
+
+
 def measure(run: EngineRun, name: str) -> dict[str, Any]:
     """Run letzflow then the baseline on one stack; the figures of both."""
     from bench.baseline_script import Baseline
@@ -150,12 +200,19 @@ def measure(run: EngineRun, name: str) -> dict[str, Any]:
             submit_and_wait(stack, spec, deadline)
         rclient = stack.redis.client()
         sim_before = stack.sim.counters()
-        redis_before = redis_commands(rclient)
+        redis_before = redis_command_counts(rclient)
+        hold_before = rclient.hget("letzflow:inflight:hold", "mean")
+        tasks_before = task_totals(stack.env)
         cpu_before = tree_cpu_seconds(pids)
         spec = write_spec(Path(tmp), name, run.steps, run.items)
+        t0 = time.monotonic()
         batch_id, state, wall = submit_and_wait(stack, spec, deadline)
         cpu = tree_cpu_seconds(pids) - cpu_before
-        redis_used = redis_commands(rclient) - redis_before
+        redis_counts = redis_command_counts(rclient)
+        redis_per = {k: (v - redis_before.get(k, 0)) / max(1, run.items) for k, v in redis_counts.items()}
+        redis_used = sum(redis_counts.values()) - sum(redis_before.values())
+        tasks_after = task_totals(stack.env)
+        runs = {k: v - tasks_before.get(k, 0) for k, v in tasks_after.items()}
         sim_after = stack.sim.counters()
         ledger = Ledger(stack.env["DATABASE_URL"])
         items = ledger.item_counts(batch_id)
@@ -173,8 +230,17 @@ def measure(run: EngineRun, name: str) -> dict[str, Any]:
             "polls_per_job": round(polls / max(1, jobs), 3),
             "api_requests_per_job": round((posts + polls + lists) / max(1, jobs), 3),
             "redis_commands_per_job": round(redis_used / max(1, jobs), 1),
+            "redis_top_per_item": {
+                k: round(v, 1) for k, v in sorted(redis_per.items(), key=lambda kv: -kv[1])[:12] if v >= 0.5
+            },
             "worker_cpu_s_per_job": round(cpu / max(1, jobs), 4),
+            "task_runs_per_job": {k: round(v / max(1, jobs), 2) for k, v in sorted(runs.items()) if v},
             "sim_max_concurrent": sim_after["max_concurrent"],
+            "slot_hold_s": [
+                round(float(h), 3) if h else None
+                for h in (hold_before, rclient.hget("letzflow:inflight:hold", "mean"))
+            ],
+            "timeline": timeline(stack.sim.url, t0, wall, run.inflight, ledger),
         }
         baselines = []
         for interval in run.baseline_intervals:

@@ -85,8 +85,13 @@ def tree_rss(pid: int) -> int:
 
 def redis_commands(client: redis.Redis) -> int:
     """Commands the server has executed so far (INFO commandstats, summed)."""
+    return sum(redis_command_counts(client).values())
+
+
+def redis_command_counts(client: redis.Redis) -> dict[str, int]:
+    """Commands the server has executed so far, per command (INFO commandstats)."""
     stats = client.info("commandstats")
-    return sum(int(v["calls"]) for v in stats.values() if isinstance(v, dict))
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items() if isinstance(v, dict)}
 
 
 def redis_peak_memory(client: redis.Redis) -> int:
@@ -98,6 +103,32 @@ def sim_api_counts(counters: dict[str, Any]) -> tuple[int, int]:
     """``(POSTs attempted, polls)`` from a ``/_sim/counters`` snapshot."""
     posts = sum(int(p["attempted"]) for p in counters["posts"].values())
     return posts, int(counters["polls"]["total"])
+
+
+def task_totals(env: dict[str, str]) -> dict[str, int]:
+    """Task executions per task name so far, summed over the running workers (``celery inspect stats``)."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "workers.app", "inspect", "stats", "--json", "--timeout", "5"],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    totals: dict[str, int] = {}
+    try:
+        replies = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return totals
+    for reply in replies.values():
+        for name, count in reply.get("total", {}).items():
+            short = name.rsplit(".", 1)[-1]
+            totals[short] = totals.get(short, 0) + int(count)
+    return totals
 
 
 def emit(bench: str, **fields: Any) -> dict[str, Any]:

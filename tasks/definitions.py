@@ -82,9 +82,16 @@ def poll_step(self: Task, step_id: int) -> str:
 
 
 @letzflow_task("media", ignore_result=True, soft_time_limit=1700, time_limit=1800)
-def copy_outputs(self: Task, step_id: int) -> str:
-    """Stream the finished media to storage and verify it."""
-    return _run(self, "copy", copying.copy, step_id)
+def copy_outputs(self: Task, step_id: int, then_finish: int | None = None) -> str:
+    """Stream the finished media to storage and verify it.
+
+    ``then_finish``: this is the last task of a single-chain item (its last step's copy); settle that item
+    here (what ``finish_item`` does) rather than in one more task execution and message.
+    """
+    action = _run(self, "copy", copying.copy, step_id)
+    if then_finish is not None and action == "next":
+        batches.finish(then_finish)
+    return action
 
 
 @letzflow_task("batch", ignore_result=True)

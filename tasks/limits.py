@@ -18,24 +18,50 @@ import redis
 
 INFLIGHT_KEY = "letzflow:inflight"
 WAITING_KEY = "letzflow:inflight:waiting"
+#: When each held slot was granted (a sorted set scored by that time).
+SINCE_KEY = "letzflow:inflight:since"
+#: The mean time a slot is held, grant to release (a hash, field ``mean``): how fast a line moves.
+HOLD_KEY = "letzflow:inflight:hold"
+#: A waiter trusts the measured slot time up to this multiple of the learned first-look time.
+HOLD_BOUND = 2.0
 TOKENS_KEY = "letzflow:ratelimit"
 
 _ACQUIRE = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 600)
-if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[2])
-  redis.call('ZREM', KEYS[2], ARGV[2])
-  return -1
+local held = redis.call('ZSCORE', KEYS[1], ARGV[2])
+local free = tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[1])
+-- a newcomer takes a free slot only if no waiter is in line for it; a waiter takes any free slot
+local in_line = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if not in_line and free > 0 then
+  free = free - redis.call('ZCARD', KEYS[2])
 end
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+if held or free > 0 then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[2])
   redis.call('ZREM', KEYS[2], ARGV[2])
+  if not held then
+    redis.call('ZADD', KEYS[3], now, ARGV[2])
+  end
   return -1
 end
 redis.call('ZADD', KEYS[2], 'NX', now, ARGV[2])
-return redis.call('ZRANK', KEYS[2], ARGV[2]) + 1
+local rank = redis.call('ZRANK', KEYS[2], ARGV[2]) + 1
+return {rank, redis.call('HGET', KEYS[4], 'mean') or ''}
+"""
+
+_RELEASE = """
+local now = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 7200)
+local since = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]))
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 and since then
+  local hold = math.max(0, now - since)
+  local mean = tonumber(redis.call('HGET', KEYS[3], 'mean'))
+  if mean then mean = mean + 0.05 * (hold - mean) else mean = hold end
+  redis.call('HSET', KEYS[3], 'mean', tostring(mean))
+  redis.call('EXPIRE', KEYS[3], 86400)
+end
 """
 
 _TOKEN = """
@@ -72,35 +98,62 @@ class InflightLimiter:
         self.max_inflight = max_inflight
         self.lease = lease
         self._acquire = client.register_script(_ACQUIRE)
+        self._release = client.register_script(_RELEASE)
+
+    def _ask(self, step_id: int) -> tuple[int, float | None]:
+        """``(0, None)`` when granted, else ``(place in line, mean seconds a slot is held, if known)``."""
+        result = self._acquire(
+            keys=[INFLIGHT_KEY, WAITING_KEY, SINCE_KEY, HOLD_KEY],
+            args=[time.time(), step_id, self.max_inflight, self.lease],
+        )
+        if not isinstance(result, list):
+            return 0, None
+        mean = result[1].decode() if isinstance(result[1], bytes) else str(result[1])
+        return int(result[0]), float(mean) if mean else None
 
     def acquire(self, step_id: int) -> int:
         """Take a slot for ``step_id``. Returns 0 when granted (or already held), else its place in line.
 
         Waiters keep the place of their first refusal (first come, first asked) for up to 10 minutes.
         """
-        result = int(
-            self._acquire(
-                keys=[INFLIGHT_KEY, WAITING_KEY], args=[time.time(), step_id, self.max_inflight, self.lease]
-            )
-        )
-        return 0 if result < 0 else result
+        return self._ask(step_id)[0]
 
-    def wait_hint(self, waiting: int, expected_job_seconds: float) -> float:
+    def acquire_or_wait(self, step_id: int, expected_job_seconds: float) -> float:
+        """Take a slot for ``step_id``: 0 when granted, else the seconds to wait before asking again.
+
+        ``expected_job_seconds``: the learned first-look time of such jobs (a low quantile of their
+        durations). The measured slot time is trusted up to :data:`HOLD_BOUND` times that: after a cold
+        start (first looks at the 15 s default) the mean still holds those long slots for a while, and
+        waiters told to come back that late would leave freed slots idle. Asking early costs a refused ask;
+        asking late costs a slot.
+        """
+        rank, hold = self._ask(step_id)
+        if not rank:
+            return 0.0
+        bound = HOLD_BOUND * expected_job_seconds
+        return self.wait_hint(rank, min(hold, bound) if hold else expected_job_seconds)
+
+    def wait_hint(self, waiting: int, slot_seconds: float) -> float:
         """Seconds a refused submitter at place ``waiting`` in line should wait before asking again.
 
-        Slots free up about every ``expected_job_seconds / max_inflight`` seconds; the waiter at place k
-        asks again about when k slots will have been freed, so a freed slot is taken promptly and each
-        waiter asks about once per place it moves up, rather than every waiter polling on a clock.
+        ``slot_seconds``: how long a slot is held, grant to release (measured by :meth:`release`; the
+        expected job time until some were). Slots free up about every ``slot_seconds / max_inflight``
+        seconds; the waiter at place k asks again about when k slots will have been freed, so a freed slot
+        is taken promptly and each waiter asks once or twice, rather than every waiter polling on a clock.
+        The expected job time alone is too short (a slot also covers the POST and the look that sees the
+        job done): waiters then asked 2-3 times each. The rate at which slots were *taken* would feed back
+        on itself (late askers slow it down, and it tells the next ones to come later still).
         """
-        per_release = expected_job_seconds / max(1, self.max_inflight)
+        per_release = slot_seconds / max(1, self.max_inflight)
         delay = waiting * per_release
-        return min(15.0, max(0.2, delay * random.uniform(0.85, 1.15)))
+        return min(15.0, max(0.05, delay * random.uniform(0.9, 1.1)))
 
     def refresh(self, step_id: int) -> None:
         self.redis.zadd(INFLIGHT_KEY, {str(step_id): time.time() + self.lease}, xx=True)
 
     def release(self, step_id: int) -> None:
-        self.redis.zrem(INFLIGHT_KEY, str(step_id))
+        """Free the slot of ``step_id`` (its hold time, if it was held, goes into the mean)."""
+        self._release(keys=[INFLIGHT_KEY, SINCE_KEY, HOLD_KEY], args=[str(step_id), time.time()])
 
     def holders(self) -> set[str]:
         return {

@@ -63,7 +63,8 @@ def item_canvas(item_id: int, steps: list[Step]) -> Signature:
     """A chord of per-variant canvases with ``finish_item`` as its callback (and an errback).
 
     An item with one plain chain left (one variant, no split: most items) is that chain followed by
-    ``finish_item``: the same order, without the chord's counter in the result backend.
+    the item's fan-in (folded into its last copy): the same order, without the chord's counter in the
+    result backend.
     """
     from tasks.definitions import finish_item, item_failed
 
@@ -74,11 +75,22 @@ def item_canvas(item_id: int, steps: list[Step]) -> Signature:
     ]
     errback = item_failed.s(item_id=item_id)
     if len(lanes_open) == 1 and not any(isinstance(t, chord) for t in lanes_open[0].tasks):
-        return chain(*lanes_open[0].tasks, finish_item.si(item_id)).on_error(errback)
+        return chain(*_then_finish(list(lanes_open[0].tasks), item_id)).on_error(errback)
     callback = finish_item.si(item_id).on_error(errback)
     if not lanes_open:
         return callback
     return chord(lanes_open, callback)
+
+
+def _then_finish(tasks: list[Signature], item_id: int) -> list[Signature]:
+    """A single chain's tasks, then the item's fan-in: folded into the last copy when the chain ends in one
+    (one task execution and message less per item), else a ``finish_item`` task."""
+    from tasks.definitions import copy_outputs, finish_item
+
+    last = tasks[-1] if tasks else None
+    if last is not None and last.task == copy_outputs.name and not last.kwargs:
+        return [*tasks[:-1], copy_outputs.si(*last.args, then_finish=item_id)]
+    return [*tasks, finish_item.si(item_id)]
 
 
 def enqueue_item(item_id: int, *, claimed: bool = False) -> bool:

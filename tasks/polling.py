@@ -6,8 +6,14 @@ is left, so a second look usually finds the job done.
 
 The first-look time is learned as a low quantile of durations, not their mean: a mean-timed first look
 finds half the jobs already finished (their slot idles until the look), and timing looks by when jobs were
-*seen* done only ever drifts later. :func:`update_first_look` nudges it down when a first look finds the job
-done and up when it does not, settling where :data:`FIRST_LOOK_DONE_SHARE` of first looks find it done.
+*seen* done only ever drifts later. :func:`update_first_look` nudges it down for a job that took no longer
+than the current first-look time and up for one that took longer, settling where
+:data:`FIRST_LOOK_DONE_SHARE` of jobs end before the first look.
+
+A running job is compared with the *current* first-look time, using its duration as ``progress`` tells
+it (:func:`ended_within`), not merely counted as "not done at its look". That count is feedback with a
+delay of one job's duration: at 40 first looks a second, every step of the last two seconds pointed the
+same way, and the time swung between 0.1 s and 3.4 s for 2 s jobs (measured).
 """
 
 from __future__ import annotations
@@ -58,8 +64,29 @@ FIRST_LOOK_DONE_SHARE = 0.25
 FIRST_LOOK_RATE = 0.05
 
 
+def ended_within(first_look: float, done: bool, elapsed: float, progress: float) -> bool | None:
+    """Whether a job took at most ``first_look`` seconds, as far as its first look tells.
+
+    Args:
+        first_look: the current learned first-look time.
+        done: the first look found the job finished, ``elapsed`` seconds after submission.
+        progress: the job's progress then (0-100; 0 when unknown).
+
+    A job found done at its first look counts as ended within it (its look came at the first-look time
+    of its submission). A running job's whole duration is about ``elapsed * 100 / progress``, and that
+    is compared with the *current* first-look time, so a first-look time that has already risen past it
+    is not pushed further up by looks planned earlier. None when a running job shows no progress and was
+    looked at before ``first_look``: it tells nothing.
+    """
+    if done:
+        return True
+    if progress >= 1:
+        return elapsed * 100.0 / progress <= first_look
+    return False if elapsed >= first_look else None
+
+
 def update_first_look(old: float | None, done: bool, default: float) -> float:
-    """The learned first-look time after one first look that found the job ``done`` (or not).
+    """The learned first-look time after one job that ended within it (``done``) or not.
 
     A stochastic quantile tracker in log space: converges to the duration below which
     :data:`FIRST_LOOK_DONE_SHARE` of jobs finish, adapting a few percent per observed job.

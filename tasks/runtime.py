@@ -133,7 +133,7 @@ def learn_duration(kind: str, observed: float) -> None:
 
 
 def learn_first_look(kind: str, done: bool) -> None:
-    """Adjust the shared first-look time of ``kind`` after a first look that found the job ``done`` or not."""
+    """Adjust the shared first-look time of ``kind`` after a job that ended within it (``done``) or not."""
     key = f"letzflow:expected:{kind}"
     try:
         raw = redis_client().get(key)

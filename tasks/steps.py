@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +22,7 @@ from storage.models import STEP_TERMINAL, Batch, Item, Step, as_utc, utcnow
 from tasks import runtime
 from tasks.batch_control import halt_batch
 from tasks.inputs import request_for, resource
-from tasks.polling import next_poll_delay
+from tasks.polling import ended_within, next_poll_delay
 from tasks.recovery import find_created_job
 
 log = logging.getLogger(__name__)
@@ -123,9 +123,8 @@ def submit(step_id: int) -> Outcome:
     if step.state == "submitting":
         return _recover_submit(step, batch, item, previous)
 
-    waiting = runtime.inflight().acquire(step_id)
-    if waiting:
-        delay = runtime.inflight().wait_hint(waiting, runtime.expected_duration(step.remote_kind))
+    delay = runtime.inflight().acquire_or_wait(step_id, runtime.expected_duration(step.remote_kind))
+    if delay:
         due = utcnow() + timedelta(seconds=delay + 30)
         if step.next_poll_at is None or as_utc(step.next_poll_at) < due - timedelta(seconds=20):
             # a write per ask would cost more than the ask itself
@@ -335,7 +334,7 @@ def poll(step_id: int) -> Outcome:
             ):
                 runtime.inflight().release(step_id)
                 if step.polls == 0:
-                    runtime.learn_first_look(step.remote_kind, done=True)
+                    _learn_first_look(step, now, done=True, progress=100.0)
             return NEXT
     if job.failed or (job.phase == "success" and step.remote_kind == "video"):
         ledger.bump_polls(step_id, errors_in_row=0, progress=job.progress)
@@ -353,7 +352,7 @@ def poll(step_id: int) -> Outcome:
     if until_deadline is not None and until_deadline < 0:
         return _past_deadline(step)
     if step.polls == 0:
-        runtime.learn_first_look(step.remote_kind, done=False)
+        _learn_first_look(step, now, done=False, progress=job.progress)
     elapsed = (now - as_utc(step.submitted_at or now)).total_seconds()
     delay = next_poll_delay(
         step.remote_kind,
@@ -373,6 +372,14 @@ def poll(step_id: int) -> Outcome:
     )
     runtime.inflight().refresh(step_id)
     return again(delay, f"{job.status} {job.progress:.0f}%")
+
+
+def _learn_first_look(step: Step, now: datetime, *, done: bool, progress: float) -> None:
+    """Teach the shared first-look time what this job's first look showed of its duration."""
+    elapsed = (now - as_utc(step.submitted_at or now)).total_seconds()
+    within = ended_within(runtime.expected_duration(step.remote_kind), done, elapsed, progress)
+    if within is not None:
+        runtime.learn_first_look(step.remote_kind, done=within)
 
 
 def _past_deadline(step: Step) -> Outcome:

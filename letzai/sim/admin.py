@@ -56,6 +56,7 @@ def jobs_listing(sim: SimState, kind: str | None = None) -> list[dict[str, Any]]
                     "status": status,
                     "progress": progress,
                     "created_at": job.created_at,
+                    "created_mono": round(job.created, 4),
                     "finished": job.finished(now),
                     "outcome": job.outcome,
                     "duration": round(job.duration, 3),

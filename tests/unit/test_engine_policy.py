@@ -100,8 +100,70 @@ def test_inflight_resync_matches_the_ledger(redis_client):
 
 def test_wait_hint_is_bounded(redis_client):
     limiter = InflightLimiter(redis_client, max_inflight=100)
-    assert 0.2 <= limiter.wait_hint(1, 2.0) <= 15.0
+    assert 0.05 <= limiter.wait_hint(1, 2.0) <= 15.0
     assert limiter.wait_hint(100_000, 30.0) == 15.0
+
+
+def test_wait_hint_paces_waiters_by_the_slot_time(redis_client):
+    limiter = InflightLimiter(redis_client, max_inflight=100)
+    # slots held 2 s each, 100 of them: one frees up every 20 ms; place 50 asks again in about 1 s
+    assert 0.9 * 1.0 <= limiter.wait_hint(50, 2.0) <= 1.1 * 1.0
+
+
+def test_refused_asks_wait_by_how_long_slots_are_held(redis_client, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("tasks.limits.time.time", lambda: clock[0])
+    limiter = InflightLimiter(redis_client, max_inflight=2)
+    assert limiter.acquire_or_wait(1, 20.0) == 0
+    assert limiter.acquire_or_wait(2, 20.0) == 0
+    # no slot released yet: the expected job time sets the pace (20 s / 2 slots, place 1)
+    assert 9.0 <= limiter.acquire_or_wait(3, 20.0) <= 11.0
+    clock[0] += 4.0
+    limiter.release(1)  # held 4 s
+    assert limiter.acquire_or_wait(3, 20.0) == 0
+    clock[0] += 4.0
+    # measured: slots are held 4 s, so 2 slots free one every 2 s; place 1 (step 4) asks again in ~2 s
+    assert 1.8 <= limiter.acquire_or_wait(4, 20.0) <= 2.2
+    assert 3.6 <= limiter.acquire_or_wait(5, 20.0) <= 4.4  # place 2
+
+
+def test_a_stale_long_slot_time_is_bounded_by_the_first_look_time(redis_client, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("tasks.limits.time.time", lambda: clock[0])
+    limiter = InflightLimiter(redis_client, max_inflight=1)
+    limiter.acquire(1)
+    clock[0] += 15.0
+    limiter.release(1)  # a cold-start slot: held 15 s
+    limiter.acquire(2)
+    # jobs are now looked at after 2 s: place 1 waits about 2 x 2 s, not 15 s
+    assert 3.6 <= limiter.acquire_or_wait(3, 2.0) <= 4.4
+
+
+def test_a_newcomer_does_not_take_a_slot_a_waiter_is_in_line_for(redis_client):
+    limiter = InflightLimiter(redis_client, max_inflight=1)
+    assert limiter.acquire(1) == 0
+    assert limiter.acquire(2) == 1  # in line
+    limiter.release(1)
+    assert limiter.acquire(3) == 2  # the freed slot is waiter 2's: the newcomer joins the line
+    assert limiter.acquire(2) == 0
+    assert limiter.acquire(3) == 1
+
+
+def test_any_waiter_in_line_takes_a_free_slot(redis_client):
+    limiter = InflightLimiter(redis_client, max_inflight=1)
+    limiter.acquire(1)
+    assert limiter.acquire(2) == 1
+    assert limiter.acquire(3) == 2
+    limiter.release(1)
+    assert limiter.acquire(3) == 0  # waiter 2 is late: the slot does not idle until it comes
+
+
+def test_releasing_a_slot_not_held_teaches_nothing(redis_client):
+    limiter = InflightLimiter(redis_client, max_inflight=1)
+    for _ in range(5):
+        limiter.release(99)
+    assert limiter.acquire_or_wait(1, 2.0) == 0
+    assert 1.8 <= limiter.acquire_or_wait(2, 2.0) <= 2.2  # nothing measured: 2 s / 1 slot
 
 
 def test_rate_limiter_grants_a_burst_then_asks_to_wait(redis_client):
@@ -110,3 +172,44 @@ def test_rate_limiter_grants_a_burst_then_asks_to_wait(redis_client):
     assert limiter.take() == 0
     wait = limiter.take()
     assert 0 < wait <= 0.5 + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("first_look", "done", "elapsed", "progress", "within"),
+    [
+        (2.0, True, 1.9, 100, True),  # done by the look, which came within the first-look time
+        (2.0, True, 2.5, 100, True),  # done at its first look, planned when the time was longer
+        (2.0, False, 3.0, 90, False),  # 90 % after 3 s: about 3.3 s in all
+        (2.0, False, 1.5, 50, False),  # half done after 1.5 s: about 3 s in all
+        (2.0, False, 1.5, 80, True),  # 80 % after 1.5 s: about 1.9 s in all
+        (2.0, False, 2.5, 0, False),  # running past the first-look time, no progress shown
+        (2.0, False, 1.0, 0, None),  # looked at early with no progress: tells nothing
+    ],
+)
+def test_what_a_first_look_tells_of_a_jobs_duration(first_look, done, elapsed, progress, within):
+    from tasks.polling import ended_within
+
+    assert ended_within(first_look, done, elapsed, progress) is within
+
+
+def test_first_look_time_settles_at_a_low_quantile_without_swinging():
+    import random as _random
+
+    from tasks.polling import FIRST_LOOK_DONE_SHARE, ended_within, update_first_look
+
+    rng = _random.Random(3)
+    look = 15.0  # the cold default for images
+    history = []
+    for _ in range(3000):
+        duration = rng.uniform(1.4, 2.6)  # 2 s +- 30 %
+        elapsed = look  # the look comes at the current first-look time
+        done = duration <= elapsed
+        progress = 100.0 if done else int(100 * elapsed / duration)
+        within = ended_within(look, done, elapsed, progress)
+        if within is not None:
+            look = update_first_look(look, within, 15.0)
+        history.append(look)
+    settled = history[1000:]
+    expected = 1.4 + 1.2 * FIRST_LOOK_DONE_SHARE  # the 25 % quantile of the durations: 1.7 s
+    assert abs(sum(settled) / len(settled) - expected) < 0.1
+    assert min(settled) > 1.3 and max(settled) < 2.2

@@ -121,8 +121,19 @@ def test_an_item_with_one_plain_chain_is_that_chain_then_its_fan_in(simulator_se
     steps = [s for s in _planned() if s.index < 2]  # generate → edit, no later step: no split
     canvas = item_canvas(1, steps)
     assert isinstance(canvas, _chain)
-    assert _task_names(canvas) == ["submit_step", "poll_step", "copy_outputs"] * 2 + ["finish_item"]
+    # the item's fan-in is folded into the last copy (one task execution less per item)
+    assert _task_names(canvas) == ["submit_step", "poll_step", "copy_outputs"] * 2
+    assert canvas.tasks[-1].args == (steps[1].id,) and canvas.tasks[-1].kwargs == {"then_finish": 1}
+    assert canvas.tasks[2].kwargs == {}  # the first step's copy only copies
     assert canvas.options["link_error"][0]["task"].endswith("item_failed")  # applied to each task on send
+
+
+def test_a_plain_chain_whose_last_step_needs_no_copy_ends_in_finish_item(simulator_settings):
+    done = {(0, ""): "done", (1, ""): "failed"}
+    steps = [s for s in _planned(done) if s.index < 2]
+    canvas = item_canvas(1, steps)
+    # nothing is left to run but the fan-in itself
+    assert canvas.task.endswith("finish_item") and canvas.args == (1,)
 
 
 def test_once_the_split_is_done_its_open_branches_join_the_items_chord_directly(simulator_settings):
