@@ -6,11 +6,12 @@ expects and only one of them sees a changed row.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Index, Table, bindparam, func, insert, or_, update
@@ -157,42 +158,47 @@ class Ledger:
             s.add(batch)
             s.commit()
         total = 0
+        item_table, step_table = ITEM_TABLE, STEP_TABLE
+        add_items = insert(item_table).returning(item_table.c.id, sort_by_parameter_order=True)
+        item_defaults, step_defaults = _row_defaults(Item), _row_defaults(Step)
+        plan = lanes.plan(steps)
         for chunk in chunked(items, INSERT_CHUNK):
-            with self.session() as s:
-                rows = []
-                for key, fields in chunk:
-                    item = Item(batch_id=batch.id, seq=total, key=key, fields=fields)
-                    total += 1
-                    rows.append(item)
-                s.add_all(rows)
-                s.flush()
-                for item in rows:
-                    s.add_all(self._plan_steps(batch.id, item, steps))
-                s.commit()
+            now = utcnow()
+            rows = []
+            for key, fields in chunk:
+                rows.append(
+                    {**item_defaults, "batch_id": batch.id, "seq": total, "key": key, "fields": fields}
+                )
+                total += 1
+            rows_of_steps: list[dict[str, Any]] = []
+            with self.engine.begin() as conn:
+                ids = [row[0] for row in conn.execute(add_items, [{**r, "created_at": now} for r in rows])]
+                for item_id, row in zip(ids, rows, strict=True):
+                    rows_of_steps.extend(
+                        {
+                            **step_defaults,
+                            "batch_id": batch.id,
+                            "item_id": item_id,
+                            "idempotency_key": idempotency_key(
+                                batch.id, row["key"], index, kind, variant, branch
+                            ),
+                            "index": index,
+                            "kind": kind,
+                            "variant": variant,
+                            "branch": branch,
+                            "remote_kind": steps[index]["remote_kind"],
+                            "updated_at": now,
+                        }
+                        for variant, index, branch in plan
+                        for kind in [steps[index]["kind"]]
+                    )
+                conn.execute(insert(step_table), rows_of_steps)
         with self.session() as s:
             s.exec(update(Batch).where(col(Batch.id) == batch.id).values(items_total=total, state="running"))
             s.commit()
         batch.items_total = total
         batch.state = "running"
         return batch
-
-    @staticmethod
-    def _plan_steps(batch_id: str, item: Item, steps: list[dict[str, Any]]) -> list[Step]:
-        assert item.id is not None
-        return [
-            Step(
-                batch_id=batch_id,
-                item_id=item.id,
-                idempotency_key=idempotency_key(batch_id, item.key, index, kind, variant, branch),
-                index=index,
-                kind=kind,
-                variant=variant,
-                branch=branch,
-                remote_kind=steps[index]["remote_kind"],
-            )
-            for variant, index, branch in lanes.plan(steps)
-            for kind in [steps[index]["kind"]]
-        ]
 
     # -- reads -------------------------------------------------------------------------------------
     def batch(self, batch_id: str) -> Batch | None:
@@ -606,6 +612,28 @@ _OPEN_ITEM = (
     select(Item.id).where(col(Item.batch_id) == bindparam("w_batch"), col(Item.state).in_(ITEM_OPEN)).limit(1)
 )
 _ITEM_BATCH_ID = select(Item.batch_id).where(col(Item.id) == bindparam("w_id"))
+
+
+@cache
+def _row_defaults_cached(model: type) -> tuple[tuple[str, Any], ...]:
+    required: dict[str, Any] = {
+        "Item": {"batch_id": "", "seq": 0, "key": ""},
+        "Step": {
+            "batch_id": "",
+            "item_id": 0,
+            "idempotency_key": "",
+            "index": 0,
+            "kind": "",
+            "remote_kind": "",
+        },
+    }[model.__name__]
+    sample = model(**required)
+    return tuple((k, v) for k, v in sample.model_dump().items() if k != "id" and k not in required)
+
+
+def _row_defaults(model: type) -> dict[str, Any]:
+    """A new row's default column values, as the model itself fills them (for Core bulk inserts)."""
+    return {k: copy.deepcopy(v) for k, v in _row_defaults_cached(model)}
 
 
 def chunked(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
