@@ -23,18 +23,18 @@ FULL: dict[str, list[str]] = {
         "--items",
         "2000",
         "--warmup",
-        "100",
+        "300",
         "--baseline-intervals",
         "2,0.5",
     ],
-    "pipeline": ["-m", "bench.bench_pipeline", "--items", "500", "--warmup", "100"],
+    "pipeline": ["-m", "bench.bench_pipeline", "--items", "500", "--warmup", "300"],
     "scale": ["-m", "bench.bench_scale", "--items", "20000"],
     "media": ["-m", "bench.bench_media", "--size-mb", "1024"],
 }
 QUICK: dict[str, list[str]] = {
     "sim_capacity": ["bench/bench_sim.py", "--seconds", "4"],
-    "throughput": ["-m", "bench.bench_throughput", "--items", "300", "--inflight", "50", "--warmup", "50"],
-    "pipeline": ["-m", "bench.bench_pipeline", "--items", "60", "--inflight", "30", "--warmup", "30"],
+    "throughput": ["-m", "bench.bench_throughput", "--items", "300", "--inflight", "50", "--warmup", "150"],
+    "pipeline": ["-m", "bench.bench_pipeline", "--items", "60", "--inflight", "30", "--warmup", "90"],
     "scale": ["-m", "bench.bench_scale", "--items", "1000"],
     "media": ["-m", "bench.bench_media", "--size-mb", "128"],
 }

@@ -60,8 +60,12 @@ def next_poll_delay(
 
 #: Share of first looks that should find the job already done (a low quantile of durations).
 FIRST_LOOK_DONE_SHARE = 0.25
-#: Step size of the first-look time, as a fraction of it, per observed first look.
+#: Largest step size of the first-look time, as a fraction of it, per observed first look.
 FIRST_LOOK_RATE = 0.05
+
+
+#: A job found done at a look this many first-look times after submission says nothing of the quantile.
+LATE_LOOK = 3.0
 
 
 def ended_within(first_look: float, done: bool, elapsed: float, progress: float) -> bool | None:
@@ -73,27 +77,43 @@ def ended_within(first_look: float, done: bool, elapsed: float, progress: float)
         progress: the job's progress then (0-100; 0 when unknown).
 
     A job found done at its first look counts as ended within it (its look came at the first-look time
-    of its submission). A running job's whole duration is about ``elapsed * 100 / progress``, and that
-    is compared with the *current* first-look time, so a first-look time that has already risen past it
-    is not pushed further up by looks planned earlier. None when a running job shows no progress and was
-    looked at before ``first_look``: it tells nothing.
+    of its submission), unless that look came more than :data:`LATE_LOOK` times the current first-look
+    time after submission: after a cold start (first looks at the 15 s default for 2 s jobs) a whole
+    wave of such looks would otherwise drive the time far below the jobs' durations. A running job's
+    whole duration is about ``elapsed * 100 / progress``, and that is compared with the *current*
+    first-look time, so a first-look time that has already risen past it is not pushed further up by
+    looks planned earlier. None when the look tells nothing (also: a running job that shows no
+    progress, looked at before ``first_look``).
     """
     if done:
-        return True
+        return True if elapsed <= LATE_LOOK * first_look else None
     if progress >= 1:
         return elapsed * 100.0 / progress <= first_look
     return False if elapsed >= first_look else None
 
 
-def update_first_look(old: float | None, done: bool, default: float) -> float:
+def first_look_rate(max_inflight: int, learned: int = 0) -> float:
+    """The step size after ``learned`` looks, for a cluster with ``max_inflight`` slots.
+
+    All the looks of one wave (up to ``max_inflight`` jobs submitted together) were planned with the same
+    time, and what they teach arrives a whole job later: at 5 % a look, 100 looks of one wave moved it by a
+    factor of 3 or more and it swung around the quantile for good (simulated in the unit tests). So the
+    step shrinks from 5 % towards about one step's worth per wave (``1 / max_inflight``): fast from the
+    cold defaults (15 s for images, 90 s for videos), steady once learned.
+    """
+    settled = min(FIRST_LOOK_RATE, 1.0 / max(1, max_inflight))
+    return max(settled, FIRST_LOOK_RATE * 100.0 / (100.0 + max(0, learned)))
+
+
+def update_first_look(old: float | None, done: bool, default: float, rate: float = FIRST_LOOK_RATE) -> float:
     """The learned first-look time after one job that ended within it (``done``) or not.
 
     A stochastic quantile tracker in log space: converges to the duration below which
-    :data:`FIRST_LOOK_DONE_SHARE` of jobs finish, adapting a few percent per observed job.
+    :data:`FIRST_LOOK_DONE_SHARE` of jobs finish, moving ``rate`` (a few percent at most) per job.
     """
     current = old if old and old > 0 else default
     step = FIRST_LOOK_DONE_SHARE - (1.0 if done else 0.0)
-    return max(0.05, current * (1.0 + FIRST_LOOK_RATE * step))
+    return max(0.05, current * (1.0 + rate * step))
 
 
 def update_expected(old: float | None, observed: float, weight: float = 0.2) -> float:

@@ -17,7 +17,7 @@ from config.settings import Settings, get_settings
 from letzai.client import LetzAIClient
 from storage.ledger import Ledger
 from tasks.limits import InflightLimiter, RateLimiter
-from tasks.polling import DEFAULT_EXPECTED, update_expected, update_first_look
+from tasks.polling import DEFAULT_EXPECTED, first_look_rate, update_expected, update_first_look
 
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
@@ -135,10 +135,21 @@ def learn_duration(kind: str, observed: float) -> None:
 def learn_first_look(kind: str, done: bool) -> None:
     """Adjust the shared first-look time of ``kind`` after a job that ended within it (``done``) or not."""
     key = f"letzflow:expected:{kind}"
+    week = 7 * 24 * 3600
     try:
-        raw = redis_client().get(key)
-        value = update_first_look(float(raw) if raw else None, done, DEFAULT_EXPECTED.get(kind, 15.0))
-        redis_client().set(key, value, ex=7 * 24 * 3600)
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.get(key)
+        pipe.incr(f"{key}:n")
+        raw, learned = pipe.execute()
+        value = update_first_look(
+            float(raw) if raw else None,
+            done,
+            DEFAULT_EXPECTED.get(kind, 15.0),
+            first_look_rate(settings().letzai_max_inflight, int(learned) - 1 if raw else 0),
+        )
+        pipe.set(key, value, ex=week)
+        pipe.expire(f"{key}:n", week)
+        pipe.execute()
     except redis.RedisError:
         return
     _expected_seen()[kind] = (value, time.monotonic())

@@ -179,6 +179,7 @@ def test_rate_limiter_grants_a_burst_then_asks_to_wait(redis_client):
     [
         (2.0, True, 1.9, 100, True),  # done by the look, which came within the first-look time
         (2.0, True, 2.5, 100, True),  # done at its first look, planned when the time was longer
+        (2.0, True, 15.0, 100, None),  # a cold-start look at 15 s: the job ended any time before
         (2.0, False, 3.0, 90, False),  # 90 % after 3 s: about 3.3 s in all
         (2.0, False, 1.5, 50, False),  # half done after 1.5 s: about 3 s in all
         (2.0, False, 1.5, 80, True),  # 80 % after 1.5 s: about 1.9 s in all
@@ -193,23 +194,40 @@ def test_what_a_first_look_tells_of_a_jobs_duration(first_look, done, elapsed, p
 
 
 def test_first_look_time_settles_at_a_low_quantile_without_swinging():
+    """Jobs go out in waves of 100 (the in-flight cap): every job of a wave is looked at the first-look
+    time of its submission, and the learning from its looks arrives only afterwards (the delay that made
+    the old tracker swing)."""
     import random as _random
 
-    from tasks.polling import FIRST_LOOK_DONE_SHARE, ended_within, update_first_look
+    from tasks.polling import FIRST_LOOK_DONE_SHARE, ended_within, first_look_rate, update_first_look
 
     rng = _random.Random(3)
-    look = 15.0  # the cold default for images
+    learned = 0
+    look = 15.0  # the cold default for images, for 2 s +- 30 % jobs
     history = []
-    for _ in range(3000):
-        duration = rng.uniform(1.4, 2.6)  # 2 s +- 30 %
-        elapsed = look  # the look comes at the current first-look time
-        done = duration <= elapsed
-        progress = 100.0 if done else int(100 * elapsed / duration)
-        within = ended_within(look, done, elapsed, progress)
-        if within is not None:
-            look = update_first_look(look, within, 15.0)
-        history.append(look)
-    settled = history[1000:]
+    for _wave in range(40):
+        planned = look
+        for _ in range(100):
+            duration = rng.uniform(1.4, 2.6)
+            done = duration <= planned
+            progress = 100.0 if done else int(100 * planned / duration)
+            within = ended_within(look, done, planned, progress)
+            if within is not None:
+                look = update_first_look(look, within, 15.0, first_look_rate(100, learned))
+                learned += 1
+            history.append(look)
+    assert history[199] < 2.0  # warm within 2 waves
+    assert min(history) > 1.0  # the cold start does not drive it far below the durations
+    settled = history[500:]
     expected = 1.4 + 1.2 * FIRST_LOOK_DONE_SHARE  # the 25 % quantile of the durations: 1.7 s
     assert abs(sum(settled) / len(settled) - expected) < 0.1
-    assert min(settled) > 1.3 and max(settled) < 2.2
+    assert min(settled) > 1.45 and max(settled) < 1.95
+
+
+def test_the_step_shrinks_from_five_percent_to_about_one_per_wave():
+    from tasks.polling import first_look_rate
+
+    assert first_look_rate(100, 0) == 0.05  # cold: move fast
+    assert first_look_rate(100, 400) == 0.01  # learned, 100 slots: one step's worth per wave of 100
+    assert first_look_rate(10, 10_000) == 0.05  # 10 slots: a wave is 10 looks
+    assert first_look_rate(0, 0) == 0.05
