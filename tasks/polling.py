@@ -21,6 +21,9 @@ from __future__ import annotations
 #: Typical durations in seconds (letzai-api.md: images 10-30 s, videos 30 s - 5 min), until learned.
 DEFAULT_EXPECTED = {"image": 15.0, "image_edit": 15.0, "upscale": 15.0, "video": 90.0, "model": 400.0}
 MIN_DELAY = 0.25
+#: Seconds after the end that ``progress`` predicts a look comes, and the least wait when it predicts one.
+PROGRESS_MARGIN = 0.03
+PROGRESS_MIN_DELAY = 0.1
 MAX_DELAY = {"image": 20.0, "image_edit": 20.0, "upscale": 20.0, "video": 45.0, "model": 60.0}
 
 
@@ -44,9 +47,14 @@ def next_poll_delay(
         ceiling: an upper bound (a safe fraction of the broker's visibility timeout).
     """
     typical = expected if expected and expected > 0 else DEFAULT_EXPECTED.get(kind, 15.0)
+    floor = MIN_DELAY
     if 0 < progress < 100 and elapsed > 0:
+        # The API reports whole percents, rounded down: this estimate already errs late by up to one
+        # percent of the job, so the look needs only a small margin (a look that comes early costs a GET;
+        # a late one holds the in-flight slot idle).
         remaining = elapsed * (100.0 - progress) / progress
-        delay = remaining * 1.02 + 0.05
+        delay = remaining + PROGRESS_MARGIN
+        floor = PROGRESS_MIN_DELAY
     elif elapsed < typical:
         delay = typical - elapsed
     else:
@@ -55,7 +63,7 @@ def next_poll_delay(
     upper = MAX_DELAY.get(kind, 20.0)
     if ceiling is not None:
         upper = min(upper, ceiling)
-    return max(MIN_DELAY, min(upper, delay))
+    return max(floor, min(upper, delay))
 
 
 #: Share of first looks that should find the job already done (a low quantile of durations).

@@ -19,6 +19,8 @@ from tasks.polling import MIN_DELAY, next_poll_delay, update_expected
         ("video", 0.0, 0.0, None, 45.0, 45.0),  # default video guess capped at the kind's maximum
         ("image", 0.0, 0.0, 0.01, MIN_DELAY, MIN_DELAY),  # never below the floor
         ("image", 100.0, 0.0, 10.0, 2.5, 20.0),  # past every estimate, no progress: gentle backoff
+        ("image", 2.0, 99.0, 2.0, 0.1, 0.1),  # progress says it ends within ~20 ms: look in 0.1 s
+        ("image", 1.5, 75.0, 2.0, 0.5, 0.55),  # 0.5 s left by progress, a few tens of ms margin
     ],
 )
 def test_next_poll_delay_table(kind, elapsed, progress, expected, low, high):
