@@ -13,6 +13,7 @@ logged and skipped instead of killing the worker.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -21,45 +22,48 @@ log = logging.getLogger(__name__)
 def tolerate_restore_without_connection() -> None:
     from kombu.transport import redis as kombu_redis
 
-    original = kombu_redis.QoS.restore_unacked
-    if getattr(original, "_letzflow_tolerant", False):
+    if getattr(kombu_redis.QoS.restore_unacked, "_letzflow_tolerant", False):
         return
 
-    def restore_unacked(self: Any, client: Any = None) -> Any:
-        try:
-            return original(self, client)
-        except (AttributeError, OSError, kombu_redis.redis.exceptions.ConnectionError) as exc:
-            log.warning(
-                "could not put %d unacknowledged message(s) back on their queues (%s: %s): they stay in "
-                "Redis's unacked set and come back after the visibility timeout",
-                len(self._delivered),
-                type(exc).__name__,
-                exc,
-            )
-            self._delivered.clear()
-            return None
+    def unrestored(qos: Any, client: Any = None) -> tuple[str, str]:
+        count = len(qos._delivered)
+        qos._delivered.clear()
+        return (
+            f"put {count} unacknowledged message(s) back on their queues",
+            "they stay in Redis's unacked set and come back after the visibility timeout",
+        )
 
-    restore_unacked._letzflow_tolerant = True  # type: ignore[attr-defined]
-    restore_unacked.__wrapped_original__ = original  # type: ignore[attr-defined]
-    kombu_redis.QoS.restore_unacked = restore_unacked  # type: ignore[method-assign]
-
-    original_ack = kombu_redis.QoS.ack
-
-    def ack(self: Any, delivery_tag: Any) -> Any:
+    def unacked(qos: Any, delivery_tag: Any) -> tuple[str, str]:
         # A task that ends after the connection is gone acks through the same vanished connection (the
         # same AttributeError). Its message stays in the unacked set and is delivered again after the
         # visibility timeout: letzflow's tasks are idempotent, so the second run finds the work done.
+        qos._delivered.pop(delivery_tag, None)
+        return (
+            f"acknowledge message {delivery_tag}",
+            "it will be delivered again after the visibility timeout",
+        )
+
+    gone = (AttributeError, OSError, kombu_redis.redis.exceptions.ConnectionError)
+    kombu_redis.QoS.restore_unacked = _tolerant(kombu_redis.QoS.restore_unacked, gone, unrestored)  # type: ignore[method-assign]
+    kombu_redis.QoS.ack = _tolerant(kombu_redis.QoS.ack, gone, unacked)  # type: ignore[method-assign]
+
+
+def _tolerant(
+    original: Callable[..., Any],
+    gone: tuple[type[BaseException], ...],
+    forget: Callable[..., tuple[str, str]],
+) -> Callable[..., Any]:
+    """``original`` (a QoS method), except that when the connection has vanished under it, ``forget``
+    drops the message(s) from this worker's bookkeeping and says what was not done and what follows."""
+
+    def tolerant(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return original_ack(self, delivery_tag)
-        except (AttributeError, OSError, kombu_redis.redis.exceptions.ConnectionError) as exc:
-            log.warning(
-                "could not acknowledge message %s (%s: %s): it will be delivered again after the "
-                "visibility timeout",
-                delivery_tag,
-                type(exc).__name__,
-                exc,
-            )
-            self._delivered.pop(delivery_tag, None)
+            return original(self, *args, **kwargs)
+        except gone as exc:
+            what, then = forget(self, *args, **kwargs)
+            log.warning("could not %s (%s: %s): %s", what, type(exc).__name__, exc, then)
             return None
 
-    kombu_redis.QoS.ack = ack  # type: ignore[method-assign]
+    tolerant._letzflow_tolerant = True  # type: ignore[attr-defined]
+    tolerant.__wrapped_original__ = original  # type: ignore[attr-defined]
+    return tolerant
