@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,8 +44,15 @@ class Settings(BaseSettings):
     #: Per-step deadlines (s) by job kind.
     letzflow_image_deadline: int = Field(default=600, ge=5)
     letzflow_video_deadline: int = Field(default=1800, ge=5)
-    #: Reconciler period (s).
-    letzflow_reconcile_every: float = Field(default=30.0, gt=0)
+    #: Reconciler period (s): every worker offers to run it this often; one at a time runs (Redis lock).
+    letzflow_reconcile_every: float = Field(default=5.0, gt=0)
+    #: A worker whose heartbeat is older than this (s) is taken for dead and the steps it held re-kicked.
+    letzflow_worker_dead_after: float = Field(default=12.0, ge=3)
+    #: A step whose lost POST answer cannot be matched to a listed job: ``stop`` shows it ``unconfirmed``
+    #: (never risks paying twice; ``letzflow retry --unconfirmed`` resolves it), ``resubmit`` POSTs again.
+    letzflow_unconfirmed: Literal["stop", "resubmit"] = "stop"
+    #: Listing looks (each after a backoff) before a lost answer's step is judged unconfirmed.
+    letzflow_list_attempts: int = Field(default=6, ge=1, le=50)
     letzflow_log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -56,6 +56,15 @@ class Resource:
         """
         return parse_job(self.kind, self._client.call("GET", f"{self.path}/{id}") or {})
 
+    def fetch(self, id: str) -> dict[str, Any]:
+        """The raw object with this id (what lost-answer recovery compares field by field).
+
+        Raises:
+            NotFound: unknown id.
+        """
+        raw = self._client.call("GET", f"{self.path}/{id}")
+        return raw if isinstance(raw, dict) else {}
+
     def list(self, **params: Any) -> builtins.list[dict[str, Any]]:
         """Raw objects of one list page; ``params`` are the API's query names (booleans and lists allowed)."""
         from letzai.client import unwrap_list

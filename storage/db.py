@@ -83,7 +83,10 @@ def get_engine(url: str) -> Engine:
 
 
 #: Columns added after the first release, created on ledgers written before them: (table, column, DDL).
-ADDED_COLUMNS = (("step", "branch", "VARCHAR(64) NOT NULL DEFAULT ''"),)
+ADDED_COLUMNS = (
+    ("step", "branch", "VARCHAR(64) NOT NULL DEFAULT ''"),
+    ("step", "adopted", "BOOLEAN NOT NULL DEFAULT FALSE"),
+)
 
 
 def _add_missing_columns(engine: Engine) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.sql.dml import Update
 from sqlmodel import Session, col, select
 
 from storage import lanes
+from storage.claims import Claims
 from storage.db import get_engine
 from storage.models import (
     ITEM_TERMINAL,
@@ -95,6 +96,7 @@ class Ledger:
     def __init__(self, url_or_engine: str | Engine) -> None:
         self.engine = get_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
         ITEM_BATCH_STATE.create(self.engine, checkfirst=True)
+        self.claims = Claims(self.engine)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -377,7 +379,13 @@ class Ledger:
                 col(Step.state) == "submitting",
                 col(Step.submit_attempts) == seen_attempts,
             )
-            .values(submit_attempts=seen_attempts + 1, submitting_since=now, updated_at=now)
+            .values(
+                submit_attempts=seen_attempts + 1,
+                submitting_since=now,
+                updated_at=now,
+                errors_in_row=0,
+                error_class=None,  # none of this POST's end is known yet (see tasks.steps._recover_submit)
+            )
         )
         return self._write(stmt) == 1
 
@@ -473,7 +481,7 @@ class Ledger:
         elif any(st.state == "cancelled" for st in steps) and not any(st.state == "failed" for st in steps):
             new_state, error = "cancelled", "cancelled"
         else:
-            failed = [st for st in steps if st.state == "failed"]
+            failed = [st for st in steps if st.state in ("failed", "unconfirmed")]
             multi = any(st.variant for st in steps)
             error = (
                 "; ".join(
@@ -496,18 +504,27 @@ class Ledger:
         return open_item is None
 
     # -- reconciler queries ------------------------------------------------------------------------
-    def stalled_items(self, now: datetime, grace: timedelta, limit: int = 500) -> list[Item]:
-        """Queued items of running batches with a step nobody touched in time, or past its deadline."""
+    def stalled_items(
+        self, now: datetime, grace: timedelta, limit: int = 500, *, due_slack: timedelta | None = None
+    ) -> list[Item]:
+        """Queued items of running batches with a step nobody touched in time, or past its deadline.
+
+        ``due_slack``: after a worker died, a step counts as stalled as soon as its planned look is this
+        late (``next_poll_at`` carries 30 s of slack over the planned look), instead of after ``grace``;
+        items re-kicked less than ``grace`` ago are left alone either way.
+        """
         cutoff = now - grace
+        due = now + timedelta(seconds=30) - due_slack if due_slack is not None else cutoff
+        touched = now - due_slack if due_slack is not None else cutoff
         with self.session() as s:
             overdue = (
                 select(Step.item_id)
                 .where(
                     col(Step.state).not_in(list(STEP_TERMINAL)),
                     or_(
-                        col(Step.next_poll_at) < cutoff,
+                        col(Step.next_poll_at) < due,
                         col(Step.deadline_at) < now,
-                        (col(Step.next_poll_at).is_(None)) & (col(Step.updated_at) < cutoff),
+                        (col(Step.next_poll_at).is_(None)) & (col(Step.updated_at) < touched),
                     ),
                 )
                 .distinct()
@@ -586,6 +603,8 @@ _BEGIN_SUBMIT = (
         submitting_since=bindparam("v_now"),
         updated_at=bindparam("v_now"),
         submit_attempts=Step.submit_attempts + 1,
+        error_class=None,
+        errors_in_row=0,
     )
     .returning(col(Step.submit_attempts))
 )

@@ -6,7 +6,8 @@ The ledger is the truth; Redis only carries messages. States:
   ``cancelled``.
 - Item: ``pending`` → ``queued`` → ``done`` | ``failed`` | ``cancelled``.
 - Step: ``planned`` → ``submitting`` → ``submitted`` → ``running`` → ``ready`` → ``copying`` → ``done``;
-  or ``failed``, ``cancelled``, ``skipped`` (an earlier step of its chain failed).
+  or ``failed``, ``cancelled``, ``skipped`` (an earlier step of its chain failed), ``unconfirmed`` (its POST's
+  answer was lost and no listed job could be proven to be its own: possibly paid, never re-sent unasked).
 """
 
 from __future__ import annotations
@@ -28,11 +29,9 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-STEP_ACTIVE = ("submitting", "submitted", "running", "ready", "copying")
 STEP_INFLIGHT = ("submitting", "submitted", "running")
-STEP_TERMINAL = ("done", "failed", "cancelled", "skipped")
+STEP_TERMINAL = ("done", "failed", "cancelled", "skipped", "unconfirmed")
 ITEM_TERMINAL = ("done", "failed", "cancelled")
-BATCH_ACTIVE = ("running", "finalizing")
 
 
 class Batch(SQLModel, table=True):
@@ -86,6 +85,8 @@ class Step(SQLModel, table=True):
     state: str = Field(default="planned", index=True, max_length=20)
     remote_kind: str = Field(max_length=20)
     remote_id: str | None = Field(default=None, max_length=64)
+    #: the remote id was found by listing after a lost answer (not read from the POST's own answer)
+    adopted: bool = False
     progress: float = 0.0
     attempts: int = 0
     submit_attempts: int = 0
@@ -117,3 +118,15 @@ class Attempt(SQLModel, table=True):
     duration_ms: int = 0
     outcome: str = Field(max_length=40)
     error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ScheduleFiring(SQLModel, table=True):
+    """One firing of a schedule, claimed once: any number of beats start it at most once."""
+
+    __table_args__ = (UniqueConstraint("schedule", "fire_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule: str = Field(max_length=200)
+    fire_at: datetime
+    batch_id: str | None = Field(default=None, max_length=32)
+    claimed_at: datetime = Field(default_factory=utcnow)

@@ -24,24 +24,33 @@ QUIET = ("waiting for an in-flight slot", "rate limited locally")
 
 
 def letzflow_task(queue: str, **options: Any) -> Callable[[Callable[..., Any]], Task]:
-    """The project's task decorator: queue, late acks, requeue on a lost worker, database retries.
+    """The project's task decorator: an explicit wire name, queue, late acks, requeue on a lost worker,
+    database retries.
+
+    The name is ``letzflow.<function name>``, never the module path: moving a module must not rename a
+    task on the wire (messages already queued would fail as unregistered).
 
     ``ignore_result=True`` is for tasks whose results nobody reads; storing one costs a Redis write per
     execution. That includes the last task of a chain in a chord header (``copy_outputs``): the Redis
     backend's chord join hands the return value to ``on_chord_part_return`` directly (a list per chord),
     whether or not the result is stored, and ``finish_item`` is an immutable signature that takes none.
     """
-    return app.task(  # type: ignore[no-any-return]
-        bind=True,
-        queue=queue,
-        acks_late=True,
-        reject_on_worker_lost=True,
-        autoretry_for=(OperationalError,),
-        retry_backoff=True,
-        retry_backoff_max=30,
-        max_retries=None,
-        **options,
-    )
+
+    def register(fn: Callable[..., Any]) -> Task:
+        return app.task(  # type: ignore[no-any-return]
+            bind=True,
+            name=f"letzflow.{fn.__name__}",
+            queue=queue,
+            acks_late=True,
+            reject_on_worker_lost=True,
+            autoretry_for=(OperationalError,),
+            retry_backoff=True,
+            retry_backoff_max=30,
+            max_retries=None,
+            **options,
+        )(fn)
+
+    return register
 
 
 def _run(task: Task, name: str, work: Callable[[int], steps.Outcome], step_id: int) -> str:
@@ -132,15 +141,27 @@ def finalize_batch(self: Task, batch_id: str) -> bool:
     return batches.finalize(batch_id)
 
 
-@letzflow_task("batch")
+@letzflow_task("batch", expires=120)
 def reconcile_ledger(self: Task) -> dict[str, int]:
-    """The periodic reconciler (beat)."""
+    """The periodic reconciler, offered by every worker (one pass at a time)."""
     return reconcile.reconcile()
 
 
+def offer_reconcile(*, startup: bool = False) -> bool:
+    """Enqueue a reconciler pass if this is the period's first offer of any worker (always at startup).
+
+    Called by each worker's timer (:mod:`workers.liveness_step`); True when a pass was enqueued.
+    """
+    period = runtime.settings().letzflow_reconcile_every
+    if not startup and not runtime.liveness().offer(period):
+        return False
+    reconcile_ledger.apply_async(expires=max(10.0, 4 * period))
+    return True
+
+
 @letzflow_task("batch")
-def run_schedule(self: Task, name: str, spec_path: str) -> str | None:
-    """A schedule fired: start its batch unless the previous one is still open."""
+def run_schedule(self: Task, name: str, spec_path: str, cron: str | None = None) -> str | None:
+    """A schedule fired: claim the firing, then start its batch unless the previous one is still open."""
     from workers.schedules import fire
 
-    return fire(name, spec_path)
+    return fire(name, spec_path, cron=cron)

@@ -1,6 +1,9 @@
 """The periodic reconciler: a lost message only delays work.
 
-Run by beat every ``LETZFLOW_RECONCILE_EVERY`` seconds. It
+Offered by every worker every ``LETZFLOW_RECONCILE_EVERY`` seconds (one pass a period, one at a time:
+:mod:`tasks.liveness`), and once by each worker when it starts. It
+- finds workers that stopped beating: for a while after, due work is re-kicked without the usual grace,
+  since the dead worker's messages wait unacknowledged in Redis until the visibility timeout;
 - re-syncs the in-flight slots with the ledger (a dead worker's slots come back; a wiped Redis is refilled);
 - re-enqueues items with a step nobody touched in time (overdue next poll, or past its deadline);
 - settles items whose steps all ended but whose fan-in message was lost;
@@ -14,6 +17,7 @@ from datetime import timedelta
 
 from storage.models import as_utc, utcnow
 from tasks import runtime
+from tasks.liveness import Liveness
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +30,45 @@ def grace() -> timedelta:
     return timedelta(seconds=max(10.0, 3 * runtime.settings().letzflow_reconcile_every))
 
 
+#: A pass taking longer than this (s) loses its lease, and another may start.
+LEASE = 120.0
+#: After a worker death: a step whose planned look is this late (s) is taken as held by the dead worker.
+CRASH_DUE = timedelta(seconds=2)
+
+
 def reconcile() -> dict[str, int]:
-    """One pass; returns what it did, by kind."""
+    """One pass, unless another is running; returns what it did, by kind."""
+    live = runtime.liveness()
+    token = live.take_lease(LEASE)
+    if token is None:
+        return {"skipped": 1}
+    try:
+        return _reconcile(live)
+    finally:
+        live.release_lease(token)
+
+
+def _reconcile(live: Liveness) -> dict[str, int]:
     from tasks.batch import check_batch_done, finish
     from tasks.definitions import feed_batch, finalize_batch
     from tasks.pipelines import enqueue_item
 
     ledger = runtime.ledger()
     now = utcnow()
-    done = {"slots": 0, "rekicked": 0, "settled": 0, "feeders": 0, "finalizers": 0}
+    done = {"slots": 0, "rekicked": 0, "settled": 0, "feeders": 0, "finalizers": 0, "dead_workers": 0}
+    wall = now.timestamp()
+    dead = live.claim_dead(wall)
+    if dead:
+        log.warning("reconciler: worker(s) %s stopped beating; re-kicking what they held", ", ".join(dead))
+        live.open_crash_window(wall)
+        done["dead_workers"] = len(dead)
+    due_slack = CRASH_DUE if live.in_crash_window(wall) else None
 
     inflight = ledger.inflight_steps()
     runtime.inflight().resync((s.id for s in inflight if s.id is not None), fresh=FRESH_SLOT)
     done["slots"] = len(inflight)
 
-    for item in ledger.stalled_items(now, grace()):
+    for item in ledger.stalled_items(now, grace(), due_slack=due_slack):
         assert item.id is not None
         log.warning(
             "reconciler: item %s of batch %s stalled; re-enqueueing its remaining steps",

@@ -1,84 +1,151 @@
-"""Finding a job whose POST answer was lost: LetzAI has no idempotency key, so look in the list endpoint.
+"""Finding the job of a POST whose answer was lost: LetzAI has no idempotency key, so look in the list.
 
 A POST that timed out, broke off or answered 5xx may still have created (and billed) the job. Before any
-new POST the engine lists the account's newest jobs of that kind and adopts one that matches the request
-(same prompt and mode, created since the first attempt) and that no other step has claimed.
+new POST the engine lists the account's newest jobs of that kind and decides, with
+:func:`letzai.identity.judge` on every object, one of:
+
+- ``ADOPT``: exactly this request's job is listed, unclaimed, and no other open request could share it;
+- ``ABSENT``: the list reaches back past the first POST and every object in it is provably another
+  request's (or claimed): sending again cannot pay twice;
+- ``UNPROVEN``: an object may be it but lacks a field that would tell (a thin list), or the list does not
+  reach back far enough, or cannot be read (404/405): the caller counts the attempt and, past its bound,
+  shows the step as ``unconfirmed`` instead of guessing;
+- ``WAIT``: another step's POST of an indistinguishable request is still unsettled: whichever job is
+  listed may be that step's, so nothing is adopted until it settles.
+
+Objects the list shows thinly are fetched one by one (a GET may show what a list leaves out), a bounded
+number of them. :func:`find_created_job` is a plain function of its collaborators; nothing here sends a
+message or writes the ledger.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Protocol
 
-from storage.models import Step, as_utc
-from tasks import runtime
+from letzai.errors import LetzAIError, NotFound
+from letzai.identity import CLOCK_SKEW, Judgement, Verdict, created_at, judge, missing_fields
 
 log = logging.getLogger(__name__)
 
-#: How far back (before the first POST attempt) a created job may be stamped; allows for clock skew.
-CLOCK_SKEW = timedelta(seconds=120)
 PAGES = 3
 PAGE_SIZE = 50
+#: Thinly listed objects fetched one by one per look (each a GET).
+CONFIRM_GETS = 10
 
 
-def _created_at(obj: dict[str, Any]) -> datetime | None:
-    raw = obj.get("createdAt")
-    if not isinstance(raw, str):
-        return None
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+class Listing(Protocol):
+    def list(self, **params: Any) -> list[dict[str, Any]]: ...
+
+    def fetch(self, id: str) -> dict[str, Any]: ...
 
 
-def _source_id(obj: dict[str, Any]) -> str | None:
-    source = obj.get("originalImageCompletion")
-    if isinstance(source, dict):
-        return str(source.get("id") or "") or None
-    return obj.get("originalImageCompletionId") or obj.get("imageId")
+class Found(Enum):
+    ADOPT = "adopt"
+    ABSENT = "absent"
+    UNPROVEN = "unproven"
+    WAIT = "wait"
 
 
-def matches(endpoint: str, body: dict[str, Any], obj: dict[str, Any], since: datetime) -> bool:
-    """Whether a listed object ``obj`` could be the job ``body`` created (at or after ``since``)."""
-    if endpoint == "images" and obj.get("imageEdit"):
-        return False  # an edit's result image, not a generation
-    created = _created_at(obj)
-    if created is not None:
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=since.tzinfo)
-        if created < since - CLOCK_SKEW:
-            return False
-    prompt = body.get("prompt")
-    if prompt and obj.get("prompt") not in (None, prompt):
-        return False
-    if endpoint == "image_edits" and body.get("mode") and obj.get("mode") not in (None, body["mode"]):
-        return False
-    wanted_source = body.get("originalImageCompletionId") or body.get("imageId")
-    have_source = _source_id(obj)
-    return not (wanted_source and have_source and wanted_source != have_source)
+@dataclass(frozen=True)
+class Recovery:
+    found: Found
+    remote_id: str | None = None
+    why: str = ""
 
 
-def find_created_job(step: Step, endpoint: str, body: dict[str, Any], resource: Any) -> str | None:
-    """The remote id of an unclaimed job matching ``body``, or None when the POST created nothing."""
-    assert step.submitting_since is not None
-    since = as_utc(step.submitting_since)
-    ledger = runtime.ledger()
+def _listed(resource: Listing, since: datetime) -> tuple[list[dict[str, Any]], bool]:
+    """The newest objects, and whether they reach back past ``since`` (or are all there is).
+
+    Raises:
+        LetzAIError: the list could not be read.
+    """
+    objects: list[dict[str, Any]] = []
     for page in range(1, PAGES + 1):
-        objects = resource.list(sortBy="createdAt", sortOrder="DESC", page=page, limit=PAGE_SIZE)
-        candidates = [o for o in objects if o.get("id") and matches(endpoint, body, o, since)]
-        claimed = ledger.claimed_remote_ids(step.remote_kind, [str(o["id"]) for o in candidates])
-        for obj in candidates:
-            if str(obj["id"]) not in claimed:
-                log.info(
-                    "step %s: adopted job %s created by an earlier POST whose answer was lost",
-                    step.id,
-                    obj["id"],
-                )
-                return str(obj["id"])
-        if len(objects) < PAGE_SIZE:
-            break
-        oldest = min((c for c in (_created_at(o) for o in objects) if c), default=None)
-        if oldest is not None and oldest.replace(tzinfo=oldest.tzinfo or since.tzinfo) < since - CLOCK_SKEW:
-            break
-    return None
+        batch = resource.list(sortBy="createdAt", sortOrder="DESC", page=page, limit=PAGE_SIZE)
+        objects.extend(o for o in batch if isinstance(o, dict) and o.get("id"))
+        if len(batch) < PAGE_SIZE:
+            return objects, True
+        stamps = [c for c in (created_at(o) for o in batch) if c is not None]
+        if stamps and min(stamps) < since - CLOCK_SKEW:
+            return objects, True
+    return objects, False
+
+
+def find_created_job(
+    endpoint: str,
+    body: dict[str, Any],
+    since: datetime,
+    resource: Listing,
+    *,
+    claimed: Callable[[Iterable[str]], set[str]],
+    twins: Callable[[], int],
+) -> Recovery:
+    """Decide what became of the lost POST of ``body`` (first sent at ``since``).
+
+    ``claimed(ids)`` answers which of these remote ids a step of the ledger already holds; ``twins()`` how
+    many other steps have an unsettled POST that an object could match as well. Both are asked after the
+    list was read: a job listed was POSTed by a step that was ``submitting`` then, so it is either still
+    a twin or has recorded its id by the time they are asked.
+    """
+    try:
+        objects, complete = _listed(resource, since)
+    except NotFound as exc:
+        return Recovery(Found.UNPROVEN, why=f"the list endpoint answered {exc.status}: cannot prove")
+    except LetzAIError as exc:
+        if getattr(exc, "status", None) == 405:
+            return Recovery(Found.UNPROVEN, why="the list endpoint answered 405: cannot prove")
+        raise
+    judged = [(o, judge(endpoint, body, o, since)) for o in objects]
+    open_ids = [str(o["id"]) for o, j in judged if j.verdict is not Verdict.DIFFERENT]
+    if not open_ids:
+        if complete:
+            return Recovery(Found.ABSENT, why=f"none of {len(objects)} listed jobs is this request's")
+        return Recovery(Found.UNPROVEN, why=f"the list does not reach back to the POST ({len(objects)} read)")
+    if twins():
+        return Recovery(Found.WAIT, why="another step's POST of an indistinguishable request is unsettled")
+    taken = claimed(open_ids)
+    judged = [(o, j) for o, j in judged if j.verdict is not Verdict.DIFFERENT and str(o["id"]) not in taken]
+    judged = _confirm_thin(endpoint, body, since, resource, judged)
+    matches = [o for o, j in judged if j.verdict is Verdict.MATCH]
+    unknown = [j for _o, j in judged if j.verdict is Verdict.UNKNOWN]
+    if matches:
+        if len(matches) > 1:
+            log.warning(
+                "%d unclaimed jobs match one lost %s POST; adopting the oldest", len(matches), endpoint
+            )
+        return Recovery(Found.ADOPT, str(matches[-1]["id"]), why="identified by every field")
+    if unknown:
+        return Recovery(
+            Found.UNPROVEN, why=f"{len(unknown)} listed job(s) may be it but {missing_fields(unknown)}"
+        )
+    if complete:
+        return Recovery(Found.ABSENT, why="every listed job is another request's or claimed")
+    return Recovery(Found.UNPROVEN, why=f"the list does not reach back to the POST ({len(objects)} read)")
+
+
+def _confirm_thin(
+    endpoint: str,
+    body: dict[str, Any],
+    since: datetime,
+    resource: Listing,
+    judged: list[tuple[dict[str, Any], Judgement]],
+) -> list[tuple[dict[str, Any], Judgement]]:
+    """Fetch thinly listed objects (a bounded number) and judge them again on what the GET shows."""
+    out, fetched = [], 0
+    for obj, j in judged:
+        if j.verdict is Verdict.UNKNOWN and fetched < CONFIRM_GETS:
+            fetched += 1
+            try:
+                full = {**obj, **resource.fetch(str(obj["id"]))}
+            except LetzAIError as exc:
+                log.info("confirming listed job %s failed: %s", obj["id"], exc.message)
+            else:
+                obj, j = full, judge(endpoint, body, full, since)
+        if j.verdict is not Verdict.DIFFERENT:
+            out.append((obj, j))
+    return out

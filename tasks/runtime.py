@@ -17,6 +17,7 @@ from config.settings import Settings, get_settings
 from letzai.client import LetzAIClient
 from storage.ledger import Ledger
 from tasks.limits import InflightLimiter, RateLimiter
+from tasks.liveness import Liveness
 from tasks.polling import DEFAULT_EXPECTED, first_look_rate, update_expected, update_first_look
 
 _lock = threading.RLock()
@@ -89,6 +90,12 @@ def redis_client() -> redis.Redis:
 def inflight() -> InflightLimiter:
     return _get(  # type: ignore[no-any-return]
         "inflight", lambda: InflightLimiter(redis_client(), settings().letzai_max_inflight)
+    )
+
+
+def liveness() -> Liveness:
+    return _get(  # type: ignore[no-any-return]
+        "liveness", lambda: Liveness(redis_client(), settings().letzflow_worker_dead_after)
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from letzai.errors import ConnectError, LetzAIError, RateLimited, ValidationError
+from letzai.identity import could_share_job
 from letzai.responses import Output
 from letzai.retry import backoff, classify
 from storage import lanes
@@ -23,7 +24,7 @@ from tasks import runtime
 from tasks.batch_control import halt_batch
 from tasks.inputs import request_for, resource
 from tasks.polling import ended_within, next_poll_delay
-from tasks.recovery import find_created_job
+from tasks.recovery import Found, find_created_job
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def _post(step: Step, batch: Batch, item: Item, previous: Step | None) -> Outcom
     return _accepted(step, job.id, job.progress)
 
 
-def _accepted(step: Step, remote_id: str, progress: float = 0.0) -> Outcome:
+def _accepted(step: Step, remote_id: str, progress: float = 0.0, *, adopted: bool = False) -> Outcome:
     """Store the job's id; the chain's poll is then sent to look first when such jobs are usually done."""
     assert step.id is not None
     now = utcnow()
@@ -183,23 +184,37 @@ def _accepted(step: Step, remote_id: str, progress: float = 0.0) -> Outcome:
         runtime.expected_duration(step.remote_kind),
         ceiling=_ceiling(_deadline(step).total_seconds()),
     )
+    values: dict[str, Any] = {
+        "remote_id": remote_id,
+        "adopted": adopted,
+        "submitted_at": now,
+        "deadline_at": now + _deadline(step),
+        "next_poll_at": now + timedelta(seconds=first),
+        "progress": progress,
+        "error_class": None,
+        "error_status": None,
+        "error_message": None,
+        "errors_in_row": 0,
+    }
+    ledger = runtime.ledger()
     try:
-        runtime.ledger().transition(
-            step.id,
-            ("submitting",),
-            "submitted",
-            remote_id=remote_id,
-            submitted_at=now,
-            deadline_at=now + _deadline(step),
-            next_poll_at=now + timedelta(seconds=first),
-            progress=progress,
-            error_class=None,
-            error_status=None,
-            error_message=None,
-        )
+        ledger.transition(step.id, ("submitting",), "submitted", **values)
     except IntegrityError:
-        log.error("step %s: job %s already belongs to another step", step.id, remote_id)
-        return again(1, "remote id conflict")
+        if adopted:  # another step recorded it meanwhile: look again, it is not ours to take
+            return again(1, "listed job claimed meanwhile")
+        # Our POST answered with this id: it is ours. A step that adopted it from a list gives it back.
+        note = f"job {remote_id} was created by step {step.id}'s own POST; looking for this step's job again"
+        if not ledger.claims.take_over(step, remote_id, note):
+            holder = ledger.claims.holder_of(step.remote_kind, remote_id)
+            _fail(
+                step,
+                ("submitting",),
+                f"job {remote_id} answered to this POST is held by step {holder.id if holder else '?'}, "
+                "which has already stored it: lineage conflict, nothing re-sent",
+            )
+            return NEXT
+        log.error("step %s: took back job %s from the step that had adopted it", step.id, remote_id)
+        ledger.transition(step.id, ("submitting",), "submitted", **values)
     return Outcome("next", first)
 
 
@@ -243,39 +258,123 @@ def _post_failed(step: Step, batch: Batch, exc: LetzAIError) -> Outcome:
 
 
 def _recover_submit(step: Step, batch: Batch, item: Item, previous: Step | None) -> Outcome:
-    """The step is ``submitting``: a crash mid-POST or a lost answer. Find the job before any new POST."""
+    """The step is ``submitting``: a crash mid-POST or a lost answer. Find the job before any new POST.
+
+    Every look is counted (``errors_in_row``); past ``LETZFLOW_LIST_ATTEMPTS`` looks that could not decide,
+    the step is ``unconfirmed`` (or, with ``LETZFLOW_UNCONFIRMED=resubmit``, sent again).
+    """
     ledger = runtime.ledger()
     assert step.id is not None and step.submitting_since is not None
     since = as_utc(step.submitting_since)
     age = (utcnow() - since).total_seconds()
     if age < LIST_SETTLE:
         return again(LIST_SETTLE - age, "letting the list endpoint catch up")
+    looks = step.errors_in_row + 1
     try:
         endpoint, body, _skip = request_for(batch, item, step, previous)
-        found = find_created_job(step, endpoint, body, resource(endpoint))
+        found = find_created_job(
+            endpoint,
+            body,
+            since,
+            resource(endpoint),
+            claimed=lambda ids: ledger.claimed_remote_ids(step.remote_kind, list(ids)),
+            twins=lambda: _twins(step, endpoint, body),
+        )
     except LetzAIError as exc:
-        decision = classify(exc, max(1, step.errors_in_row), is_post=False)
+        decision = classify(exc, looks, is_post=False, max_attempts=10**6)
         if decision.action in ("stop_batch", "pause_batch"):
             halt_batch(batch.id, "stopped" if decision.action == "stop_batch" else "paused", exc)
             return NEXT
+        return _undecided(step, batch, looks, f"the list could not be read: {exc.message}", decision.delay)
+    if found.found is Found.ADOPT:
+        assert found.remote_id is not None
+        log.info("step %s: adopted job %s (%s) after a lost answer", step.id, found.remote_id, found.why)
+        return _accepted(step, found.remote_id, adopted=True)
+    if found.found is Found.ABSENT:
+        in_flight = runtime.settings().letzai_timeout + 5 - age
+        if step.error_class is None and in_flight > 0:
+            # no POST of this step is known to have ended: one may still be on its way (a crash mid-POST,
+            # or this message delivered twice); absence is only proven once it would have timed out
+            return again(min(in_flight, 5.0), "a POST of this step may still be in flight")
+        return _post_again(step, batch, item, previous, found.why)
+    return _undecided(step, batch, looks, found.why, backoff(looks))
+
+
+def _undecided(step: Step, batch: Batch, looks: int, why: str, delay: float) -> Outcome:
+    """A look that could not tell what the lost POST created: look again later, or end ``unconfirmed``."""
+    assert step.id is not None
+    s = runtime.settings()
+    ledger = runtime.ledger()
+    if looks < s.letzflow_list_attempts:
         ledger.update_step(
             step.id,
-            errors_in_row=step.errors_in_row + 1,
-            next_poll_at=utcnow() + timedelta(seconds=decision.delay + 30),
+            errors_in_row=looks,
+            error_message=f"answer lost; looking for its job ({looks}/{s.letzflow_list_attempts}): {why}"[
+                :2000
+            ],
+            next_poll_at=utcnow() + timedelta(seconds=delay + 30),
         )
-        return again(decision.delay or 5, f"reconcile listing failed: {exc.message}")
-    if found:
-        return _accepted(step, found)
+        return again(max(delay, 1.0), f"lost answer undecided: {why}"[:200])
+    if s.letzflow_unconfirmed == "resubmit":
+        log.warning(
+            "step %s: lost answer unresolved (%s); re-sending as configured (may pay twice)", step.id, why
+        )
+        return _post_again(step, batch, None, None, f"unresolved after {looks} looks, resubmit policy: {why}")
+    message = (
+        f"unconfirmed: the POST's answer was lost and its job could not be identified after {looks} looks "
+        f"({why}); it may have been created and billed. `letzflow retry --unconfirmed {step.batch_id}` sends "
+        f"it again (may pay twice); `letzflow retry {step.batch_id}` looks again"
+    )
+    ledger.transition(
+        step.id,
+        ("submitting",),
+        "unconfirmed",
+        errors_in_row=looks,
+        error_class="Unconfirmed",
+        error_message=message[:2000],
+        finished_at=utcnow(),
+        next_poll_at=None,
+    )
+    runtime.inflight().release(step.id)
+    log.error("step %s: %s", step.id, message)
+    return NEXT
+
+
+def _twins(step: Step, endpoint: str, body: dict[str, Any]) -> int:
+    """Other unsettled POSTs whose job a listed object could be as well as this step's."""
+    ledger = runtime.ledger()
+    count = 0
+    for other in ledger.claims.twins_submitting(step):
+        found = ledger.step_with_batch_item(other.id)  # type: ignore[arg-type]
+        if found is None or found[0].state != "submitting":
+            continue
+        try:
+            other_endpoint, other_body, _ = request_for(
+                found[1], found[2], other, ledger.previous_step(other)
+            )
+        except Exception:  # its request cannot be rebuilt: it could be anything
+            count += 1
+            continue
+        if other_endpoint == endpoint and could_share_job(endpoint, body, other_body):
+            count += 1
+    return count
+
+
+def _post_again(step: Step, batch: Batch, item: Item | None, previous: Step | None, why: str) -> Outcome:
+    """The lost POST created nothing (proven, or the resubmit policy says so): POST once more, bounded."""
+    ledger = runtime.ledger()
+    assert step.id is not None
     if step.submit_attempts >= MAX_SUBMITS:
         _fail(step, ("submitting",), f"no job after {step.submit_attempts} submissions: {step.error_message}")
         return NEXT
     if not ledger.bump_submit(step.id, step.submit_attempts):
         return NEXT  # another worker is re-submitting this step
     runtime.inflight().acquire(step.id)
-    log.info("step %s: the lost POST created no job; submitting again", step.id)
-    fresh = ledger.step(step.id)
-    assert fresh is not None
-    return _post(fresh, batch, item, previous)
+    log.info("step %s: the lost POST created no job (%s); submitting again", step.id, why)
+    found = ledger.step_with_batch_item(step.id)
+    assert found is not None
+    fresh, _batch, fresh_item = found
+    return _post(fresh, batch, item or fresh_item, previous or ledger.previous_step(fresh))
 
 
 # -- poll -------------------------------------------------------------------------------------------

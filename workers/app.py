@@ -62,13 +62,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "task_soft_time_limit": 240,
         "timezone": "UTC",
         "enable_utc": True,
-        "beat_schedule": {
-            "reconcile-ledger": {
-                "task": "tasks.definitions.reconcile_ledger",
-                "schedule": settings.letzflow_reconcile_every,
-                "options": {"queue": "batch", "expires": settings.letzflow_reconcile_every},
-            }
-        },
+        # beat only fires schedules: the reconciler is offered by every worker (workers.liveness_step)
+        "beat_schedule": {},
     }
 
 
@@ -93,6 +88,9 @@ from workers.kombu_fixes import tolerate_restore_without_connection  # noqa: E40
 tolerate_restore_without_connection()
 
 import workers.logcontext  # noqa: E402,F401  (task log lines carry batch, item and step ids)
+from workers.liveness_step import Liveness  # noqa: E402
+
+app.steps["worker"].add(Liveness)
 
 
 @after_setup_logger.connect

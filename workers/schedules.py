@@ -91,22 +91,45 @@ def beat_entries(schedules: list[Schedule]) -> dict[str, dict[str, Any]]:
     """Celery beat_schedule entries that fire ``run_schedule`` for each schedule."""
     return {
         f"schedule:{s.name}": {
-            "task": "tasks.definitions.run_schedule",
+            "task": "letzflow.run_schedule",
             "schedule": s.crontab(),
-            "args": (s.name, str(s.spec)),
+            "args": (s.name, str(s.spec), s.cron),
             "options": {"queue": "batch", "expires": 3600},
         }
         for s in schedules
     }
 
 
-def fire(name: str, spec_path: str, now: datetime | None = None) -> str | None:
-    """Start one scheduled batch, unless the schedule's previous batch is still open. Returns its id."""
+def firing_time(cron: str | None, now: datetime) -> datetime:
+    """The scheduled time a firing at ``now`` stands for: the cron's latest time at or before ``now``
+    (the minute, without a cron). Every beat that fires it computes the same value."""
+    if cron:
+        from croniter import croniter
+
+        start = now.replace(second=0, microsecond=0)
+        if croniter.match(cron, start):
+            return start
+        return croniter(cron, now).get_prev(datetime).astimezone(UTC)  # type: ignore[no-any-return]
+    return now.replace(second=0, microsecond=0)
+
+
+def fire(name: str, spec_path: str, now: datetime | None = None, cron: str | None = None) -> str | None:
+    """Start one scheduled batch, unless another beat already started this firing or the schedule's
+    previous batch is still open. Returns its id.
+
+    The firing is claimed first, in the ledger ((schedule, time) is unique), so any number of beats
+    start it at most once.
+    """
     from tasks import runtime
     from tasks.batch import start_spec
     from tasks.spec import load_spec
 
+    now = now or datetime.now(UTC)
     ledger = runtime.ledger()
+    slot = firing_time(cron, now)
+    if not ledger.claims.claim_firing(name, slot):
+        log.warning("schedule %s: the firing of %s was already claimed; skipped", name, slot.isoformat())
+        return None
     open_batches = [
         b for b in ledger.batches_in(("creating", "running", "finalizing", "paused")) if b.schedule == name
     ]
@@ -118,8 +141,9 @@ def fire(name: str, spec_path: str, now: datetime | None = None) -> str | None:
             open_batches[0].state,
         )
         return None
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M")
+    stamp = slot.strftime("%Y%m%d-%H%M")
     spec = load_spec(spec_path)
     batch = start_spec(spec, name=f"{name}-{stamp}", schedule=name)
+    ledger.claims.record_firing(name, slot, batch.id)
     log.info("schedule %s: started batch %s", name, batch.id)
     return batch.id

@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from letzai.sim.jobs import Job
 from letzai.sim.replies import Reply, error_body, json_reply
 from letzai.sim.state import SimState
+
+#: The request fields naming a source by URL, in the order ``source_url`` looks for them.
+_SOURCE_URL_FIELDS = ("imageUrl", "inputImageUrls", "imageUrls")
 
 
 def admin(sim: SimState, method: str, parts: list[str], query: dict[str, str], body: Any) -> Reply:
@@ -41,26 +45,46 @@ def admin(sim: SimState, method: str, parts: list[str], query: dict[str, str], b
 
 
 def jobs_listing(sim: SimState, kind: str | None = None) -> list[dict[str, Any]]:
-    """Every job (oldest first): id, kind, status, progress, created_at, finished, outcome, children."""
+    """Every job (oldest first), one row each::
+
+        {"id", "kind", "endpoint", "status", "progress", "created_at", "created_mono", "finished",
+         "outcome", "duration", "children", "outputs", "request", "source_id", "source_url",
+         "lost_answer"}
+
+    ``request`` is the body the job was created with, as sent (an edit's ``mask`` left out);
+    ``source_id`` the LetzAI image it worked on (``originalImageCompletionId``, the first of
+    ``originalImageCompletionIds``, or an upscale's ``imageId``), ``source_url`` the ``imageUrl``,
+    ``inputImageUrls`` or ``imageUrls`` value sent (a string or a list, as sent), each None when absent;
+    ``children`` an edit's result image ids; ``outputs`` the ids a client reads as the job's result (an
+    edit's result images, else the job itself); ``lost_answer`` how its create answer was lost (``502``,
+    ``reset``, ``timeout``) or None.
+    """
     with sim.lock:
         now = time.monotonic()
-        rows = []
-        for job in sim.jobs.values():
-            if kind and job.kind != kind:
-                continue
-            status, progress = job.status(now)
-            rows.append(
-                {
-                    "id": job.id,
-                    "kind": job.kind,
-                    "status": status,
-                    "progress": progress,
-                    "created_at": job.created_at,
-                    "created_mono": round(job.created, 4),
-                    "finished": job.finished(now),
-                    "outcome": job.outcome,
-                    "duration": round(job.duration, 3),
-                    "children": list(job.children),
-                }
-            )
-        return rows
+        jobs = sim.by_kind.get(kind, {}) if kind else sim.jobs
+        return [_row(job, now) for job in jobs.values()]
+
+
+def _row(job: Job, now: float) -> dict[str, Any]:
+    status, progress = job.status(now)
+    request = job.request
+    source_url = next((request[name] for name in _SOURCE_URL_FIELDS if request.get(name)), None)
+    children = list(job.children)
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "endpoint": job.endpoint,
+        "status": status,
+        "progress": progress,
+        "created_at": job.created_at,
+        "created_mono": round(job.created, 4),
+        "finished": job.finished(now),
+        "outcome": job.outcome,
+        "duration": round(job.duration, 3),
+        "children": children,
+        "outputs": list(children) if job.kind == "image_edit" else [job.id],
+        "request": dict(request),
+        "source_id": job.source_id,
+        "source_url": source_url,
+        "lost_answer": job.lost_answer,
+    }

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from letzai.sim.thin import FIELD_PATHS, check_fields
+
 JOB_KINDS = ("image", "image_edit", "upscale", "video", "model")
 
 _RATES = (
@@ -22,7 +24,15 @@ _RATES = (
     "slow_rate",
     "reset_rate",
     "media_error_rate",
+    "thin_rate",
+    "create_status_200_rate",
 )
+
+#: What a lost create answer looks like (``lost_answer_mode``).
+LOST_ANSWER_MODES = ("502", "reset", "timeout", "mixed")
+
+_LISTS = ("valid_keys", "bad_keys", "thin_list_fields", "thin_get_fields")
+_THIN_NAMES = ", ".join(FIELD_PATHS)
 
 
 _HELP = {
@@ -32,7 +42,10 @@ _HELP = {
     "rate_limit_rate": "share of API calls answered 429 with Retry-After",
     "retry_after": "seconds sent in Retry-After",
     "error_5xx_rate": "share of API calls answered 500/502/503 (nothing done)",
-    "lost_answer_rate": "share of create POSTs that create and bill the job but answer 502",
+    "lost_answer_rate": "share of create POSTs that create and bill the job but lose the answer "
+    "(see --lost-answer-mode)",
+    "lost_answer_mode": "what a lost answer looks like: 502 (a 502 answer), reset (the connection is "
+    "dropped), timeout (the real answer, after --slow-seconds) or mixed (one of the three per answer)",
     "slow_rate": "share of API calls answered only after --slow-seconds",
     "reset_rate": "share of API calls whose connection is dropped (creates first)",
     "media_error_rate": "share of media downloads answered 503",
@@ -43,6 +56,14 @@ _HELP = {
     "bad_keys": "comma-separated keys answered 401",
     "seed": "seed of every random choice (default: random)",
     "max_jobs": "jobs kept in memory (the oldest are forgotten beyond)",
+    "thin_list_fields": "comma-separated fields GET /images, /image-edits, /upscale and /videos leave out "
+    f"of listed objects; names: {_THIN_NAMES} (see letzai/sim/thin.py)",
+    "thin_get_fields": "comma-separated fields GET /images/{id}, /image-edits/{id}, /upscale/{id} and "
+    "/videos/{id} leave out (names as for --thin-list-fields; create answers stay whole)",
+    "thin_rate": "share of jobs whose objects are thinned (rolled once per job)",
+    "create_status_200_rate": "share of create POSTs (images, edits, upscales, videos) answered 200 "
+    "instead of 201 (models: always 200)",
+    "upscale_list_404": "GET /upscale (the list) answers 404 (give 'true' or 'false'; alone: true)",
 }
 
 
@@ -59,7 +80,10 @@ class SimConfig:
         rate_limit_rate: share of API calls answered 429 with ``Retry-After: retry_after``.
         retry_after: seconds sent in ``Retry-After`` (429s of both kinds).
         error_5xx_rate: share of API calls answered 500/502/503 without doing anything.
-        lost_answer_rate: share of create POSTs that create (and bill) the job but answer 502.
+        lost_answer_rate: share of create POSTs that create (and bill) the job but lose the answer.
+        lost_answer_mode: what a lost answer looks like: ``502`` (a 502 error answer), ``reset`` (the
+            connection is dropped without an answer), ``timeout`` (the real answer, sent only after
+            ``slow_seconds``) or ``mixed`` (one of those three per lost answer).
         slow_rate, slow_seconds: share of API calls answered only after ``slow_seconds`` (a create still
             creates its job first).
         reset_rate: share of API calls whose connection is closed without an answer (after creating the job
@@ -73,6 +97,17 @@ class SimConfig:
         bad_keys: keys answered 401.
         seed: seeds every random choice (per job: seed + job counter); None = random.
         max_jobs: jobs kept in memory; the oldest finished ones are forgotten beyond (then 404).
+        thin_list_fields: fields the list endpoints (``GET /images``, ``/image-edits``, ``/upscale``,
+            ``/videos``) leave out of the objects they return; names: ``createdAt``, ``prompt``,
+            ``originalImageCompletion``, ``source``, ``mode``, ``settings``, ``webhookUrl``,
+            ``generationSettings``, ``width``, ``height`` (what each removes: :mod:`letzai.sim.thin`).
+            Create answers are never thinned.
+        thin_get_fields: the same for ``GET /{resource}/{id}`` of images, edits, upscales and videos.
+        thin_rate: share of jobs whose objects are thinned (one seeded roll per job, so a job is thin in
+            every answer or in none; an edit's result images follow their edit).
+        create_status_200_rate: share of create POSTs of images, edits, upscales and videos answered 200
+            instead of 201 (rolled per job; models always answer 200).
+        upscale_list_404: ``GET /upscale`` (the list, named by the guide only) answers 404.
         verbose: log every request to stderr.
     """
 
@@ -88,6 +123,7 @@ class SimConfig:
     retry_after: float = 1.0
     error_5xx_rate: float = 0.0
     lost_answer_rate: float = 0.0
+    lost_answer_mode: str = "502"
     slow_rate: float = 0.0
     slow_seconds: float = 35.0
     reset_rate: float = 0.0
@@ -99,6 +135,11 @@ class SimConfig:
     bad_keys: list[str] = field(default_factory=lambda: ["invalid", "bad-key", "revoked"])
     seed: int | None = None
     max_jobs: int = 200_000
+    thin_list_fields: list[str] = field(default_factory=list)
+    thin_get_fields: list[str] = field(default_factory=list)
+    thin_rate: float = 1.0
+    create_status_200_rate: float = 0.5
+    upscale_list_404: bool = False
     verbose: bool = False
 
     def latency(self, kind: str) -> float:
@@ -125,18 +166,29 @@ class SimConfig:
 
 
 def _coerce(name: str, raw: Any) -> Any:
-    if name in ("valid_keys", "bad_keys"):
+    if name in _LISTS:
         if raw is None and name == "valid_keys":
             return None
+        if raw is None and name.startswith("thin_"):
+            return []
         if isinstance(raw, str):
             raw = [k for k in raw.split(",") if k]
         if not isinstance(raw, list | tuple | set) or not all(isinstance(k, str) for k in raw):
             raise ValueError(f"{name} must be a list of strings")
+        if name.startswith("thin_"):
+            return check_fields(k.strip() for k in raw if k.strip())
         return list(raw)
     if name == "verbose":
         if not isinstance(raw, bool):
             raise ValueError("verbose must be a boolean")
         return raw
+    if name == "upscale_list_404":
+        return _boolean(name, raw)
+    if name == "lost_answer_mode":
+        mode = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+        if mode not in LOST_ANSWER_MODES:
+            raise ValueError(f"lost_answer_mode must be one of {', '.join(LOST_ANSWER_MODES)}")
+        return mode
     if name in ("credits", "edit_images_max", "max_concurrent_jobs", "seed", "max_jobs"):
         if raw is None and name != "max_jobs":
             return None
@@ -156,12 +208,28 @@ def _coerce(name: str, raw: Any) -> Any:
     return number
 
 
+def _boolean(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if raw is None:
+        return False
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in ("false", "0", "no", "off", ""):
+        return False
+    raise ValueError(f"{name} must be a boolean")
+
+
 def add_cli_args(parser: argparse.ArgumentParser) -> None:
     """Add one ``--knob-name`` option per knob (defaults left to :class:`SimConfig`)."""
     for f in dataclasses.fields(SimConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.name == "verbose":
             parser.add_argument(flag, action="store_true", default=None, help="log every request")
+            continue
+        if f.name == "upscale_list_404":
+            help_text = f"{_HELP[f.name]} (default: false)"
+            parser.add_argument(flag, dest=f.name, nargs="?", const="true", default=None, help=help_text)
             continue
         what = _HELP.get(f.name) or f"seconds one {f.name.removeprefix('latency_')} job takes"
         help_text = f"{what} (default: {_default_text(f)})"
@@ -190,5 +258,5 @@ def _default_text(f: dataclasses.Field[Any]) -> str:
     if f.default is not dataclasses.MISSING:
         return str(f.default)
     if f.default_factory is not dataclasses.MISSING:
-        return ",".join(f.default_factory())
+        return ",".join(f.default_factory()) or "none"
     return ""

@@ -2,7 +2,10 @@
 
 Fault injection applies to API calls only (not to ``/_sim`` or media, which has its own
 ``media_error_rate``). Reads (GET) may be reset before any work; a write is done first and then may be
-reset, answered 502 although it succeeded (create POSTs: ``lost_answer_rate``) or answered late.
+reset, have its answer lost although it succeeded (create POSTs: ``lost_answer_rate``, shaped by
+``lost_answer_mode``: a 502, a dropped connection or the answer after ``slow_seconds``) or answered late.
+Every roll is made per request under the state's lock; no lock is held while sleeping or sending. A create
+whose answer was lost (or reset) is marked on its job (``lost_answer`` in ``GET /_sim/jobs``).
 """
 
 from __future__ import annotations
@@ -204,15 +207,41 @@ class SimHandler(BaseHTTPRequestHandler):
         if writes:
             if sim.roll(config.reset_rate):
                 self._count("reset")
+                self._mark_lost(request, "reset")
                 self._reset()
                 return
             if route.create and reply.status < 300 and sim.roll(config.lost_answer_rate):
+                mode = self._lost_mode(config.lost_answer_mode)
                 self._count("lost")
+                self._mark_lost(request, mode)
+                if mode == "reset":
+                    self._reset()
+                    return
+                if mode == "timeout":
+                    time.sleep(config.slow_seconds)
+                    self._answer(reply)
+                    return
                 reply = json_reply(502, error_body(502, "Bad Gateway"))
             if sim.roll(config.slow_rate):
                 self._count("slow")
                 time.sleep(config.slow_seconds)
         self._answer(reply)
+
+    def _lost_mode(self, mode: str) -> str:
+        """``502``, ``reset`` or ``timeout``: the configured mode, or one drawn for ``mixed``."""
+        if mode != "mixed":
+            return mode
+        with self.sim.lock:
+            return self.sim.fault_rng.choice(("502", "reset", "timeout"))
+
+    def _mark_lost(self, request: Request, mode: str) -> None:
+        """Note on the created job (if any) how its create answer was lost."""
+        if request.created_id is None:
+            return
+        with self.sim.lock:
+            job = self.sim.jobs.get(request.created_id)
+            if job is not None:
+                job.lost_answer = mode
 
     def _auth_failure(self) -> Reply | None:
         header = self.headers.get("Authorization") or ""

@@ -65,13 +65,17 @@ class Job:
         reason: the failure reason when ``outcome`` is failed.
         variant: the answer variants chosen for it (``working_word``, ``video_shape``, ``video_item``,
             ``create_status``).
-        params: the accepted request body (large fields dropped).
+        params: the accepted request body (large fields dropped); routes may add defaults to it.
         width, height: the pixel size of its media.
         children: ids of an edit's result images (``imageCompletionChoices``).
         source_id: the LetzAI image it was made from, if any.
         interrupted_at: monotonic time of an interruption; ``interrupted_progress`` the progress then.
         privacy: private / public / licensed.
         thumbnail_id: a model's thumbnail image id.
+        request: the exact request body it was created with (a copy; only an edit's ``mask`` dropped).
+        endpoint: the create route (``/images``, ``/image-edits``, ``/upscale``, ``/videos``, ``/models``).
+        thin_roll: its seeded roll in [0, 1): its objects are thinned when it is below ``thin_rate``.
+        lost_answer: how the create answer was lost (``502``, ``reset``, ``timeout``), None if it was not.
     """
 
     id: str
@@ -92,6 +96,10 @@ class Job:
     interrupted_progress: int = 0
     privacy: str = "private"
     thumbnail_id: str | None = None
+    request: dict[str, Any] = field(default_factory=dict)
+    endpoint: str = ""
+    thin_roll: float = 0.0
+    lost_answer: str | None = None
 
     @property
     def finish_time(self) -> float | None:
@@ -136,8 +144,9 @@ def plan_job(kind: str, seq: int, seed: int, config: SimConfig, params: dict[str
         outcome = "never"
     else:
         outcome = "ready"
+    status_200 = kind == "model" or rng.random() < config.create_status_200_rate
     variant: dict[str, Any] = {
-        "create_status": 200 if kind == "model" else rng.choice((201, 200)),
+        "create_status": 200 if status_200 else 201,
         "working_word": rng.choice(IMAGE_WORKING_WORDS) if kind == "image" else None,
         "video_shape": rng.choice(VIDEO_URL_SHAPES),
         "video_item": rng.choice(("string", "object")),
@@ -153,4 +162,5 @@ def plan_job(kind: str, seq: int, seed: int, config: SimConfig, params: dict[str
         reason=rng.choice(FAILURE_REASONS) if outcome == "failed" else "",
         variant=variant,
         params=params,
+        thin_roll=rng.random(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -11,6 +12,8 @@ from typing import Any
 from letzai.sim.render import RENDERERS, edit_result_object
 from letzai.sim.replies import Reply, SimError, json_reply
 from letzai.sim.state import SimState
+from letzai.sim.thin import KINDS as THIN_KINDS
+from letzai.sim.thin import thinned
 
 
 @dataclass
@@ -23,6 +26,7 @@ class Request:
         query: the query parameters (last value wins).
         body: the decoded JSON body (``{}`` when empty), or None when it was not JSON.
         base: the simulator's own URL as the client reached it (for media URLs).
+        created_id: the id of the job a create route made (set by the route, read by the fault layer).
     """
 
     method: str
@@ -32,6 +36,7 @@ class Request:
     body: Any
     base: str
     headers: dict[str, str] = field(default_factory=dict)
+    created_id: str | None = None
 
 
 Handler = Callable[[SimState, Request, list[str]], Reply]
@@ -90,6 +95,12 @@ def body_of(req: Request, check: Callable[[dict[str, Any]], list[str]]) -> dict[
     return dict(req.body)
 
 
+def recorded_body(req: Request) -> dict[str, Any]:
+    """A deep copy of the request body as sent, ``mask`` (a large base64 image) left out."""
+    body = req.body if isinstance(req.body, dict) else {}
+    return copy.deepcopy({name: value for name, value in body.items() if name != "mask"})
+
+
 def resolver(sim: SimState, base: str, now: float) -> Callable[[str], dict[str, Any] | None]:
     """Look an image id up among generated images and edit results (for nested objects)."""
 
@@ -132,13 +143,17 @@ def source_image(sim: SimState, field_name: str, image_id: str, now: float) -> t
 
 
 def render(sim: SimState, req: Request, kind: str, job_id: str, what: str, *, poll: bool = True) -> Reply:
-    """``GET /x/{id}``: the job's object now (counted as a poll)."""
+    """``GET /x/{id}``: the job's object now (counted as a poll; thinned by ``thin_get_fields``)."""
     with sim.lock:
         job = sim.get(kind, job_id, what)
         if poll:
             sim.counters.poll(job_id)
         now = time.monotonic()
-        return json_reply(200, RENDERERS[kind](job, now, req.base, resolver(sim, req.base, now)))
+        obj = RENDERERS[kind](job, now, req.base, resolver(sim, req.base, now))
+        if kind in THIN_KINDS:
+            config = sim.config
+            obj = thinned(obj, config.thin_get_fields, kind, job.thin_roll, config.thin_rate)
+        return json_reply(200, obj)
 
 
 def page_params(req: Request, max_limit: int, default_limit: int) -> tuple[int, int]:

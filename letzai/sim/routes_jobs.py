@@ -9,8 +9,18 @@ from letzai.sim import schemas
 from letzai.sim.media import fit_size
 from letzai.sim.render import RENDERERS, edit_result_object
 from letzai.sim.replies import Reply, SimError, json_reply, no_content
-from letzai.sim.routes import Request, Route, body_of, paginate, render, resolver, source_image
+from letzai.sim.routes import (
+    Request,
+    Route,
+    body_of,
+    paginate,
+    recorded_body,
+    render,
+    resolver,
+    source_image,
+)
 from letzai.sim.state import SimState
+from letzai.sim.thin import thinned
 
 MAX_SIDE = 2160
 _EDIT_LONG_SIDE = {"1k": 1024, "2k": 2048, "4k": MAX_SIDE}
@@ -19,9 +29,11 @@ _EDIT_LONG_SIDE = {"1k": 1024, "2k": 2048, "4k": MAX_SIDE}
 def _created(
     sim: SimState, req: Request, kind: str, endpoint: str, params: dict[str, Any], **attrs: Any
 ) -> Reply:
+    """Create the job (recording the body as sent) and answer its object, never thinned."""
     params.pop("mask", None)
     with sim.lock:
-        job = sim.create(kind, endpoint, params, **attrs)
+        job = sim.create(kind, endpoint, params, request=recorded_body(req), **attrs)
+        req.created_id = job.id
         now = time.monotonic()
         payload = RENDERERS[kind](job, now, req.base, resolver(sim, req.base, now))
         return json_reply(job.variant["create_status"], payload)
@@ -49,12 +61,14 @@ def _list(sim: SimState, req: Request, kinds: tuple[str, ...], endpoint: str, de
                 else:
                     pairs.append((job.created, (kind, job, 0)))
         page, pagination = paginate(pairs, req, 100 if endpoint != "/image-edits" else 50, default_limit)
-        objects = [
-            edit_result_object(job, index, now, req.base, resolve)
-            if kind == "child"
-            else RENDERERS[kind](job, now, req.base, resolve)
-            for kind, job, index in page
-        ]
+        fields, rate = sim.config.thin_list_fields, sim.config.thin_rate
+        objects = []
+        for kind, job, index in page:
+            if kind == "child":
+                obj, shown_as = edit_result_object(job, index, now, req.base, resolve), "image"
+            else:
+                obj, shown_as = RENDERERS[kind](job, now, req.base, resolve), kind
+            objects.append(thinned(obj, fields, shown_as, job.thin_roll, rate))
     return objects, pagination
 
 
@@ -78,10 +92,12 @@ def get_image(sim: SimState, req: Request, ids: list[str]) -> Reply:
         if owner is not None and owner[0] in sim.jobs:
             sim.counters.poll(ids[0])
             now = time.monotonic()
-            obj = edit_result_object(
-                sim.jobs[owner[0]], owner[1], now, req.base, resolver(sim, req.base, now)
+            edit = sim.jobs[owner[0]]
+            obj = edit_result_object(edit, owner[1], now, req.base, resolver(sim, req.base, now))
+            config = sim.config
+            return json_reply(
+                200, thinned(obj, config.thin_get_fields, "image", edit.thin_roll, config.thin_rate)
             )
-            return json_reply(200, obj)
     return render(sim, req, "image", ids[0], "Image")
 
 
@@ -160,11 +176,18 @@ def create_upscale(sim: SimState, req: Request, ids: list[str]) -> Reply:
         if params.get("imageId"):
             source = source_image(sim, "imageId", params["imageId"], time.monotonic())
         width, height = fit_size(float(params.get("size") or 4), source[0] / source[1])
-        return _created(sim, req, "upscale", "/upscale", params, width=width, height=height, source_id=None)
+        source_id = params.get("imageId")
+        return _created(
+            sim, req, "upscale", "/upscale", params, width=width, height=height, source_id=source_id
+        )
 
 
 def list_upscales(sim: SimState, req: Request, ids: list[str]) -> Reply:
-    """``GET /upscale``: a bare array."""
+    """``GET /upscale``: a bare array, or a 404 with ``upscale_list_404`` (the guide says it may)."""
+    if sim.config.upscale_list_404:
+        with sim.lock:
+            sim.counters.list_calls["/upscale"] += 1
+        raise SimError(404, "Cannot GET /upscale")
     objects, _ = _list(sim, req, ("upscale",), "/upscale", 10)
     return json_reply(200, objects)
 

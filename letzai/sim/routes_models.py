@@ -11,7 +11,16 @@ from letzai.sim import schemas
 from letzai.sim.jobs import now_iso
 from letzai.sim.render import model_object
 from letzai.sim.replies import Reply, SimError, json_reply, no_content, not_found
-from letzai.sim.routes import Request, Route, body_of, paginate, render, resolver, source_image
+from letzai.sim.routes import (
+    Request,
+    Route,
+    body_of,
+    paginate,
+    recorded_body,
+    render,
+    resolver,
+    source_image,
+)
 from letzai.sim.state import SimState
 
 _STOCK_CREATED = now_iso(1_700_000_000)
@@ -59,7 +68,9 @@ def create_model(sim: SimState, req: Request, ids: list[str]) -> Reply:
         }
         if params["name"] in taken:
             raise SimError(400, [f"a model named {params['name']} already exists"])
-        job = sim.create("model", "/models", params, privacy=params.get("privacy", "private"))
+        privacy = params.get("privacy", "private")
+        job = sim.create("model", "/models", params, privacy=privacy, request=recorded_body(req))
+        req.created_id = job.id
         now = time.monotonic()
         return json_reply(200, model_object(job, now, req.base, resolver(sim, req.base, now)))
 

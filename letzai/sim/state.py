@@ -89,7 +89,7 @@ class SimState:
             return len(self.active)
 
     def create(self, kind: str, endpoint: str, params: dict[str, Any], **attrs: Any) -> Job:
-        """Create and bill a job of ``kind`` (``attrs`` set Job fields such as width and height).
+        """Create and bill a job of ``kind`` (``attrs`` set Job fields such as width, height and request).
 
         Raises:
             SimError: 402 when the credits are spent, 429 when ``max_concurrent_jobs`` jobs are unfinished.
@@ -105,6 +105,7 @@ class SimState:
                 )
             self.seq += 1
             job = plan_job(kind, self.seq, self.seed, config, params)
+            job.endpoint = endpoint
             for name, value in attrs.items():
                 setattr(job, name, value)
             if kind == "image_edit":

@@ -166,10 +166,10 @@ def test_duplicate_messages_change_nothing(stack, tmp_path):
     step = led.steps_in(batch_id, ("done",))[0]
     app = Celery(broker=stack.env["REDIS_URL"], backend=stack.env["REDIS_URL"])
     for name, queue in (("submit_step", "submit"), ("poll_step", "poll"), ("copy_outputs", "media")):
-        app.send_task(f"tasks.definitions.{name}", args=[step.id], queue=queue)
-        app.send_task(f"tasks.definitions.{name}", args=[step.id], queue=queue)
-    app.send_task("tasks.definitions.finish_item", args=[step.item_id], queue="batch")
-    app.send_task("tasks.definitions.finalize_batch", args=[batch_id], queue="batch")
+        app.send_task(f"letzflow.{name}", args=[step.id], queue=queue)
+        app.send_task(f"letzflow.{name}", args=[step.id], queue=queue)
+    app.send_task("letzflow.finish_item", args=[step.item_id], queue="batch")
+    app.send_task("letzflow.finalize_batch", args=[batch_id], queue="batch")
     time.sleep(3)
     assert _jobs(stack) - before == 1
     assert led.item(step.item_id).finish_runs == 1

@@ -126,10 +126,10 @@ def test_flower_shows_the_worker_and_finished_tasks_with_ids_only(
         tasks: dict[str, Any] = api(flower, "/api/tasks")
         names = {t["name"] for t in tasks.values() if t["state"] == "SUCCESS"}
         wanted = {
-            "tasks.definitions.submit_step",
-            "tasks.definitions.poll_step",
-            "tasks.definitions.copy_outputs",
-            "tasks.definitions.finalize_batch",
+            "letzflow.submit_step",
+            "letzflow.poll_step",
+            "letzflow.copy_outputs",
+            "letzflow.finalize_batch",
         }
         return tasks if wanted <= names else {}
 

@@ -138,9 +138,9 @@ def test_a_schedule_firing_starts_one_batch_and_refuses_overlap(stack, tmp_path)
     from celery import Celery
 
     app = Celery(broker=stack.env["REDIS_URL"], backend=stack.env["REDIS_URL"])
-    first = app.send_task("tasks.definitions.run_schedule", args=["nightly", str(spec)], queue="batch")
+    first = app.send_task("letzflow.run_schedule", args=["nightly", str(spec)], queue="batch")
     batch_id = first.get(timeout=30)
-    second = app.send_task("tasks.definitions.run_schedule", args=["nightly", str(spec)], queue="batch")
+    second = app.send_task("letzflow.run_schedule", args=["nightly", str(spec)], queue="batch")
     assert second.get(timeout=30) is None  # the previous run is still open: refused, not doubled
     batch = wait_batch(stack, batch_id)
     assert batch.name.startswith(f"nightly-{datetime.now(UTC):%Y%m%d}")

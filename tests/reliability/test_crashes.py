@@ -177,8 +177,8 @@ def test_duplicate_deliveries_and_a_lost_poll_queue_change_no_outcome(stack, tmp
     )
     for st in steps:  # every message of every step delivered twice more
         for name, queue in (("submit_step", "submit"), ("poll_step", "poll"), ("copy_outputs", "media")):
-            app.send_task(f"tasks.definitions.{name}", args=[st.id], queue=queue)
-            app.send_task(f"tasks.definitions.{name}", args=[st.id], queue=queue)
+            app.send_task(f"letzflow.{name}", args=[st.id], queue=queue)
+            app.send_task(f"letzflow.{name}", args=[st.id], queue=queue)
     app.close()
     poller.kill()  # the poll worker dies with its countdown messages ...
     r = stack.redis.client()

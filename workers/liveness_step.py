@@ -1,0 +1,63 @@
+"""A worker bootstep: heartbeats, and the reconciler offered from every worker (no beat needed).
+
+Each worker's timer beats into Redis and offers a reconciler pass every ``LETZFLOW_RECONCILE_EVERY``
+seconds (the first offer of a period across all workers wins, see :mod:`tasks.liveness`); a worker also
+enqueues one pass when it starts, so a worker started after a crash sweeps at once. The timer runs in the
+worker's main process (the event loop of a prefork worker), so a busy pool does not delay it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from celery import bootsteps
+
+log = logging.getLogger(__name__)
+
+#: Seconds between heartbeats (well inside LETZFLOW_WORKER_DEAD_AFTER).
+BEAT_EVERY = 2.0
+
+
+class Liveness(bootsteps.StartStopStep):
+    """Beat, offer the reconciler, and leave the registry on a clean stop."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.name = f"{getattr(worker, 'hostname', None) or socket.gethostname()}:{os.getpid()}"
+        self.trefs: list[Any] = []
+
+    def start(self, worker: Any) -> None:
+        from tasks import runtime
+        from tasks.definitions import offer_reconcile
+
+        self._safely(lambda: runtime.liveness().beat(self.name, time.time()))
+        self._safely(lambda: offer_reconcile(startup=True))
+        self.trefs.append(worker.timer.call_repeatedly(BEAT_EVERY, self.tick, priority=10))
+
+    def tick(self) -> None:
+        from tasks import runtime
+        from tasks.definitions import offer_reconcile
+
+        self._safely(lambda: runtime.liveness().beat(self.name, time.time()))
+        self._safely(lambda: offer_reconcile())
+
+    def stop(self, worker: Any) -> None:
+        from tasks import runtime
+
+        for tref in self.trefs:
+            tref.cancel()
+        self.trefs.clear()
+        self._safely(lambda: runtime.liveness().leave(self.name))
+
+    def _safely(self, action: Any) -> None:
+        """Redis may be away (an outage): log, and try again at the next tick."""
+        try:
+            action()
+        except Exception as exc:
+            log.warning("liveness: %s", exc)
