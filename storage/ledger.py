@@ -505,29 +505,42 @@ class Ledger:
 
     # -- reconciler queries ------------------------------------------------------------------------
     def stalled_items(
-        self, now: datetime, grace: timedelta, limit: int = 500, *, due_slack: timedelta | None = None
+        self,
+        now: datetime,
+        grace: timedelta,
+        limit: int = 500,
+        *,
+        due_slack: timedelta | None = None,
+        crash_sweep: bool = False,
     ) -> list[Item]:
         """Queued items of running batches with a step nobody touched in time, or past its deadline.
 
-        ``due_slack``: after a worker died, a step counts as stalled as soon as its planned look is this
-        late (``next_poll_at`` carries 30 s of slack over the planned look), instead of after ``grace``;
-        items re-kicked less than ``grace`` ago are left alone either way.
+        ``due_slack``: for a while after a worker died, a step counts as stalled as soon as its planned look
+        is this late (``next_poll_at`` carries 30 s of slack over the planned look) instead of after
+        ``grace``. ``crash_sweep``: the pass that found a worker dead takes every item with an open step,
+        except steps whose next look is planned ahead (a dead worker may have held any of them; a
+        duplicate message costs a task run, a held one an hour). Items re-kicked less than ``grace`` ago
+        (2 s for a crash sweep) are left alone.
         """
         cutoff = now - grace
-        due = now + timedelta(seconds=30) - due_slack if due_slack is not None else cutoff
-        touched = now - due_slack if due_slack is not None else cutoff
+        slack = timedelta(seconds=30)
+        if crash_sweep:
+            planned_ahead = col(Step.state).in_(["submitted", "running"]) & (
+                col(Step.next_poll_at) > now + slack
+            )
+            stalled: Any = ~planned_ahead | (col(Step.deadline_at) < now)
+            kicked_before = now - timedelta(seconds=2)
+        else:
+            due = now + slack - due_slack if due_slack is not None else cutoff
+            stalled = or_(
+                col(Step.next_poll_at) < due,
+                col(Step.deadline_at) < now,
+                (col(Step.next_poll_at).is_(None)) & (col(Step.updated_at) < cutoff),
+            )
+            kicked_before = cutoff
         with self.session() as s:
             overdue = (
-                select(Step.item_id)
-                .where(
-                    col(Step.state).not_in(list(STEP_TERMINAL)),
-                    or_(
-                        col(Step.next_poll_at) < due,
-                        col(Step.deadline_at) < now,
-                        (col(Step.next_poll_at).is_(None)) & (col(Step.updated_at) < touched),
-                    ),
-                )
-                .distinct()
+                select(Step.item_id).where(col(Step.state).not_in(list(STEP_TERMINAL)), stalled).distinct()
             )
             stmt = (
                 select(Item)
@@ -536,7 +549,7 @@ class Ledger:
                     Batch.state == "running",
                     Item.state == "queued",
                     col(Item.id).in_(overdue),
-                    or_(col(Item.kicked_at).is_(None), col(Item.kicked_at) < cutoff),
+                    or_(col(Item.kicked_at).is_(None), col(Item.kicked_at) < kicked_before),
                 )
                 .limit(limit)
             )

@@ -92,10 +92,15 @@ def resume_batch(batch_id: str) -> bool:
     return True
 
 
-def retry_batch(batch_id: str) -> int:
-    """Re-run failed items only: their failed steps are planned again, done steps are reused."""
+def retry_batch(batch_id: str, *, unconfirmed: bool = False) -> int:
+    """Re-run failed items only: their failed steps are planned again, done steps are reused.
+
+    ``unconfirmed`` steps (a lost answer whose job could not be identified) are searched for again in the
+    list, never re-sent, unless ``unconfirmed=True``: then they are POSTed anew, which may pay twice.
+    """
     ledger = runtime.ledger()
-    count = ledger.reset_failed(batch_id)
+    count = ledger.claims.reopen_unconfirmed(batch_id, resubmit=unconfirmed)
+    count += ledger.reset_failed(batch_id)
     if count:
         ledger.set_batch_state(
             batch_id, ("done", "finalizing", "paused", "stopped", "cancelled", "running"), "running", ""

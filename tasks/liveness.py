@@ -23,7 +23,7 @@ OFFER_KEY = "letzflow:reconcile:offer"
 LEASE_KEY = "letzflow:reconcile:lease"
 CRASH_KEY = "letzflow:crash:until"
 #: How long after a worker death the reconciler re-kicks due work without the usual grace (s).
-CRASH_WINDOW = 600.0
+CRASH_WINDOW = 120.0
 
 # Remove the named dead workers and answer those this call removed: two passes never both claim one.
 _CLAIM_DEAD = """

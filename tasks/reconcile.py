@@ -63,12 +63,13 @@ def _reconcile(live: Liveness) -> dict[str, int]:
         live.open_crash_window(wall)
         done["dead_workers"] = len(dead)
     due_slack = CRASH_DUE if live.in_crash_window(wall) else None
+    limit = 5000 if dead else 500
 
     inflight = ledger.inflight_steps()
     runtime.inflight().resync((s.id for s in inflight if s.id is not None), fresh=FRESH_SLOT)
     done["slots"] = len(inflight)
 
-    for item in ledger.stalled_items(now, grace(), due_slack=due_slack):
+    for item in ledger.stalled_items(now, grace(), limit, due_slack=due_slack, crash_sweep=bool(dead)):
         assert item.id is not None
         log.warning(
             "reconciler: item %s of batch %s stalled; re-enqueueing its remaining steps",

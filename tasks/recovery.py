@@ -27,15 +27,17 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 
-from letzai.errors import LetzAIError, NotFound
+from letzai.errors import LetzAIError, NotFound, ServerError, TransportError
 from letzai.identity import CLOCK_SKEW, Judgement, Verdict, created_at, judge, missing_fields
 
 log = logging.getLogger(__name__)
 
 PAGES = 3
 PAGE_SIZE = 50
+#: Tries of one list page or one GET within a look, on 5xx and transport errors.
+PAGE_TRIES = 3
 #: Thinly listed objects fetched one by one per look (each a GET).
-CONFIRM_GETS = 10
+CONFIRM_GETS = 25
 
 
 class Listing(Protocol):
@@ -53,9 +55,12 @@ class Found(Enum):
 
 @dataclass(frozen=True)
 class Recovery:
+    """``final``: an ``UNPROVEN`` that no later look can change (the list endpoint does not exist)."""
+
     found: Found
     remote_id: str | None = None
     why: str = ""
+    final: bool = False
 
 
 def _listed(resource: Listing, since: datetime) -> tuple[list[dict[str, Any]], bool]:
@@ -66,7 +71,7 @@ def _listed(resource: Listing, since: datetime) -> tuple[list[dict[str, Any]], b
     """
     objects: list[dict[str, Any]] = []
     for page in range(1, PAGES + 1):
-        batch = resource.list(sortBy="createdAt", sortOrder="DESC", page=page, limit=PAGE_SIZE)
+        batch = _page(resource, page)
         objects.extend(o for o in batch if isinstance(o, dict) and o.get("id"))
         if len(batch) < PAGE_SIZE:
             return objects, True
@@ -74,6 +79,18 @@ def _listed(resource: Listing, since: datetime) -> tuple[list[dict[str, Any]], b
         if stamps and min(stamps) < since - CLOCK_SKEW:
             return objects, True
     return objects, False
+
+
+def _page(resource: Listing, page: int) -> list[dict[str, Any]]:
+    """One list page; a 5xx or a broken connection is tried again at once, up to ``PAGE_TRIES`` times
+    (a GET changes nothing; a 429 is left to the caller, who comes back after Retry-After)."""
+    for attempt in range(1, PAGE_TRIES + 1):
+        try:
+            return resource.list(sortBy="createdAt", sortOrder="DESC", page=page, limit=PAGE_SIZE)
+        except (ServerError, TransportError):
+            if attempt == PAGE_TRIES:
+                raise
+    raise AssertionError("unreachable")
 
 
 def find_created_job(
@@ -84,21 +101,25 @@ def find_created_job(
     *,
     claimed: Callable[[Iterable[str]], set[str]],
     twins: Callable[[], int],
+    look: int = 1,
 ) -> Recovery:
     """Decide what became of the lost POST of ``body`` (first sent at ``since``).
 
     ``claimed(ids)`` answers which of these remote ids a step of the ledger already holds; ``twins()`` how
     many other steps have an unsettled POST that an object could match as well. Both are asked after the
     list was read: a job listed was POSTed by a step that was ``submitting`` then, so it is either still
-    a twin or has recorded its id by the time they are asked.
+    a twin or has recorded its id by the time they are asked. ``look`` (1, 2, …) moves the window of
+    thin objects fetched one by one, so successive looks confirm different ones.
     """
     try:
         objects, complete = _listed(resource, since)
     except NotFound as exc:
-        return Recovery(Found.UNPROVEN, why=f"the list endpoint answered {exc.status}: cannot prove")
+        return Recovery(
+            Found.UNPROVEN, why=f"the list endpoint answered {exc.status}: cannot prove", final=True
+        )
     except LetzAIError as exc:
         if getattr(exc, "status", None) == 405:
-            return Recovery(Found.UNPROVEN, why="the list endpoint answered 405: cannot prove")
+            return Recovery(Found.UNPROVEN, why="the list endpoint answered 405: cannot prove", final=True)
         raise
     judged = [(o, judge(endpoint, body, o, since)) for o in objects]
     open_ids = [str(o["id"]) for o, j in judged if j.verdict is not Verdict.DIFFERENT]
@@ -110,7 +131,7 @@ def find_created_job(
         return Recovery(Found.WAIT, why="another step's POST of an indistinguishable request is unsettled")
     taken = claimed(open_ids)
     judged = [(o, j) for o, j in judged if j.verdict is not Verdict.DIFFERENT and str(o["id"]) not in taken]
-    judged = _confirm_thin(endpoint, body, since, resource, judged)
+    judged = _confirm_thin(endpoint, body, since, resource, judged, skip=(look - 1) * CONFIRM_GETS)
     matches = [o for o, j in judged if j.verdict is Verdict.MATCH]
     unknown = [j for _o, j in judged if j.verdict is Verdict.UNKNOWN]
     if matches:
@@ -134,18 +155,36 @@ def _confirm_thin(
     since: datetime,
     resource: Listing,
     judged: list[tuple[dict[str, Any], Judgement]],
+    skip: int = 0,
 ) -> list[tuple[dict[str, Any], Judgement]]:
-    """Fetch thinly listed objects (a bounded number) and judge them again on what the GET shows."""
-    out, fetched = [], 0
-    for obj, j in judged:
-        if j.verdict is Verdict.UNKNOWN and fetched < CONFIRM_GETS:
-            fetched += 1
-            try:
-                full = {**obj, **resource.fetch(str(obj["id"]))}
-            except LetzAIError as exc:
-                log.info("confirming listed job %s failed: %s", obj["id"], exc.message)
-            else:
-                obj, j = full, judge(endpoint, body, full, since)
+    """Fetch thinly listed objects (``CONFIRM_GETS`` of them, after the first ``skip``; the window wraps
+    round) and judge them again on what the GET shows."""
+    unknown = [i for i, (_o, j) in enumerate(judged) if j.verdict is Verdict.UNKNOWN]
+    if unknown:
+        start = skip % len(unknown)
+        chosen = set((unknown[start:] + unknown[:start])[:CONFIRM_GETS])
+    else:
+        chosen = set()
+    out = []
+    for index, (obj, j) in enumerate(judged):
+        if index in chosen:
+            full = _fetch(resource, str(obj["id"]))
+            if full is not None:
+                obj = {**obj, **full}
+                j = judge(endpoint, body, obj, since)
         if j.verdict is not Verdict.DIFFERENT:
             out.append((obj, j))
     return out
+
+
+def _fetch(resource: Listing, remote_id: str) -> dict[str, Any] | None:
+    """The full object, or None when it cannot be read now (it then stays unknown for this look)."""
+    for _attempt in range(PAGE_TRIES):
+        try:
+            return resource.fetch(remote_id)
+        except (ServerError, TransportError):
+            continue
+        except LetzAIError as exc:
+            log.info("confirming listed job %s failed: %s", remote_id, exc.message)
+            return None
+    return None

@@ -279,12 +279,16 @@ def _recover_submit(step: Step, batch: Batch, item: Item, previous: Step | None)
             resource(endpoint),
             claimed=lambda ids: ledger.claimed_remote_ids(step.remote_kind, list(ids)),
             twins=lambda: _twins(step, endpoint, body),
+            look=looks,
         )
     except LetzAIError as exc:
         decision = classify(exc, looks, is_post=False, max_attempts=10**6)
         if decision.action in ("stop_batch", "pause_batch"):
             halt_batch(batch.id, "stopped" if decision.action == "stop_batch" else "paused", exc)
             return NEXT
+        if isinstance(exc, RateLimited) and age < _deadline(step).total_seconds():
+            # come back when told: no look was made (bounded by the step's deadline, then counted)
+            return again(decision.delay, f"listing rate limited: {exc.message}"[:200])
         return _undecided(step, batch, looks, f"the list could not be read: {exc.message}", decision.delay)
     if found.found is Found.ADOPT:
         assert found.remote_id is not None
@@ -297,6 +301,8 @@ def _recover_submit(step: Step, batch: Batch, item: Item, previous: Step | None)
             # or this message delivered twice); absence is only proven once it would have timed out
             return again(min(in_flight, 5.0), "a POST of this step may still be in flight")
         return _post_again(step, batch, item, previous, found.why)
+    if found.final:
+        looks = max(looks, runtime.settings().letzflow_list_attempts)
     return _undecided(step, batch, looks, found.why, backoff(looks))
 
 

@@ -116,6 +116,12 @@ def check_outputs_match_sources(stack: EmbeddedStack, batch_id: str) -> int:
         for out in st.outputs:
             served = requests.get(out["source_url"], timeout=10).content
             assert sha256(served) == out["sha256"]
+    from tests.lineage import check_lineage
+
+    assert stack.sim is not None
+    lineage = check_lineage(led, batch_id, stack.sim.url)
+    lineage.assert_clean()
+    assert lineage.checked >= len(led.steps_in(batch_id, ("done",)))
     return count
 
 

@@ -148,6 +148,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print(batch.message, highlight=False)
     for key, reason in failures(ledger, batch.id):
         console.print(f"  [red]{key}[/]: {reason}", highlight=False)
+    unconfirmed = ledger.claims.unconfirmed(batch.id)
+    if unconfirmed:
+        console.print(
+            f"[yellow]{len(unconfirmed)} step(s) unconfirmed[/]: their POST's answer was lost and no "
+            "listed job could be proven to be theirs (they may have been billed). "
+            f"`letzflow retry {batch.id}` looks again; `letzflow retry --unconfirmed {batch.id}` "
+            "re-sends them (may pay twice).",
+            highlight=False,
+        )
+        for st in unconfirmed[:50]:
+            console.print(
+                f"  step {st.id} ({st.kind}, item {st.item_id}): {st.error_message}", highlight=False
+            )
     if batch.manifest_key:
         console.print(f"manifest: {batch.manifest_key}")
     return EXIT_OK
@@ -169,7 +182,13 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from tasks.batch_control import retry_batch
 
     batch = _batch(args.batch)
-    count = retry_batch(batch.id)
+    if args.unconfirmed:
+        err.print(
+            "[yellow]--unconfirmed[/]: steps whose lost answer could not be matched are POSTed again; "
+            "if the first POST did create its job, that job is paid for twice",
+            highlight=False,
+        )
+    count = retry_batch(batch.id, unconfirmed=args.unconfirmed)
     if not count:
         console.print(f"batch {batch.id}: no failed items to retry")
         return EXIT_OK
@@ -282,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("batch", help="batch id (or a unique prefix)")
         if name in ("retry", "resume"):
             p.add_argument("--wait", action="store_true")
+        if name == "retry":
+            p.add_argument(
+                "--unconfirmed",
+                action="store_true",
+                help="also re-send steps whose lost answer could not be matched to a job (may pay twice)",
+            )
         p.set_defaults(func=func)
 
     p = sub.add_parser("report", help="manifest, CSV and HTML gallery of a batch")

@@ -9,7 +9,18 @@ from typing import Any
 
 from tests.reliability.harness import FIGURES
 
-COLUMNS = ("fault", "items", "done", "failed", "lost", "duplicate_posts", "recovered_s", "note")
+COLUMNS = (
+    "fault",
+    "items",
+    "done",
+    "failed",
+    "lost",
+    "duplicate_posts",
+    "unconfirmed",
+    "lineage_checked",
+    "recovered_s",
+    "note",
+)
 FIGURES_FILE = Path(os.environ.get("LETZFLOW_RELIABILITY_FIGURES", "/tmp/letzflow-reliability-figures.json"))
 
 
