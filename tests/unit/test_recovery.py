@@ -98,3 +98,30 @@ def test_a_list_endpoint_answering_404_cannot_prove_anything():
 def test_a_failing_list_raises_for_the_caller_to_count():
     with pytest.raises(ServerError):
         decide(FakeList([], error=ServerError(502, "bad gateway")))
+
+
+def test_successive_looks_confirm_different_thin_objects_until_the_job_is_found():
+    objects = [{"id": f"x{i}"} for i in range(60)]
+    full = {f"x{i}": {"prompt": "other", "createdAt": NEW} for i in range(60)}
+    full["x40"] = {"prompt": "red bag", "createdAt": NEW}
+    listing = FakeList(objects, full)
+    looks = [
+        find_created_job("images", BODY, SINCE, listing, claimed=lambda ids: set(), twins=lambda: 0, look=n)
+        for n in (1, 2)
+    ]
+    assert looks[0].found is Found.UNPROVEN
+    assert (looks[1].found, looks[1].remote_id) == (Found.ADOPT, "x40")
+
+
+def test_a_5xx_page_is_tried_again_within_the_look():
+    class Flaky(FakeList):
+        calls = 0
+
+        def list(self, **params):
+            self.calls += 1
+            if self.calls == 1:
+                raise ServerError(502, "bad gateway")
+            return super().list(**params)
+
+    found = decide(Flaky([{"id": "a", "prompt": "red bag", "createdAt": NEW}]))
+    assert found.found is Found.ADOPT

@@ -1,0 +1,60 @@
+"""Heartbeats, the reconciler's offer and lease, and the crash window (fakeredis, explicit clock)."""
+
+from __future__ import annotations
+
+import threading
+
+import fakeredis
+import pytest
+
+from tasks.liveness import Liveness
+
+
+@pytest.fixture
+def live() -> Liveness:
+    return Liveness(fakeredis.FakeRedis(), dead_after=10.0)
+
+
+def test_a_worker_that_stops_beating_is_found_dead_once(live):
+    live.beat("w1", 100.0)
+    live.beat("w2", 100.0)
+    live.beat("w2", 108.0)
+    assert live.claim_dead(105.0) == []
+    assert live.claim_dead(111.0) == ["w1"]
+    assert live.claim_dead(111.0) == []  # claimed: a second pass does not sweep for it again
+    assert set(live.alive(111.0)) == {"w2"}
+
+
+def test_a_clean_stop_is_no_death(live):
+    live.beat("w1", 100.0)
+    live.leave("w1")
+    assert live.claim_dead(200.0) == []
+
+
+def test_concurrent_passes_claim_each_dead_worker_once(live):
+    for n in range(20):
+        live.beat(f"w{n}", 0.0)
+    claimed: list[str] = []
+    threads = [threading.Thread(target=lambda: claimed.extend(live.claim_dead(50.0))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(f"w{n}" for n in range(20))
+
+
+def test_one_offer_wins_a_period_and_one_pass_holds_the_lease(live):
+    assert live.offer(5.0) is True
+    assert [live.offer(5.0) for _ in range(5)] == [False] * 5
+    token = live.take_lease(60.0)
+    assert token and live.take_lease(60.0) is None
+    live.release_lease("not-mine")
+    assert live.take_lease(60.0) is None
+    live.release_lease(token)
+    assert live.take_lease(60.0) is not None
+
+
+def test_the_crash_window_closes(live):
+    assert not live.in_crash_window(0.0)
+    live.open_crash_window(100.0, length=120.0)
+    assert live.in_crash_window(219.0) and not live.in_crash_window(221.0)
