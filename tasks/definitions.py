@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from storage.models import utcnow
 from tasks import batch as batches
 from tasks import copying, reconcile, runtime, steps
-from workers.app import app
+from tasks.celery_app import app
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,6 @@ def offer_reconcile(*, startup: bool = False) -> bool:
 @letzflow_task("batch")
 def run_schedule(self: Task, name: str, spec_path: str, cron: str | None = None) -> str | None:
     """A schedule fired: claim the firing, then start its batch unless the previous one is still open."""
-    from workers.schedules import fire
+    from tasks.firing import fire
 
     return fire(name, spec_path, cron=cron)

@@ -1,8 +1,8 @@
-"""The Celery application, built from settings.
+"""The Celery application of letzflow's processes: ``celery -A workers.app worker|beat|flower``.
 
-Queues: ``submit``, ``poll``, ``media``, ``batch`` (slow copies never starve polling). Side-effecting tasks
-ack late, are requeued when their worker dies, and prefetch one message at a time. Every countdown stays
-well below the Redis visibility timeout, past which Redis redelivers an unacknowledged (or ETA) message.
+The app itself (settings, queues, acks) is :mod:`tasks.celery_app`; this module adds what only processes
+need: the kombu work-around, task log context, the liveness bootstep (heartbeats and the reconciler offered
+by every worker), library log levels, and beat's schedules from ``LETZFLOW_SCHEDULES``.
 """
 
 from __future__ import annotations
@@ -10,78 +10,18 @@ from __future__ import annotations
 import logging
 import os
 
-from celery import Celery
 from celery.signals import after_setup_logger
-from kombu import Queue
 
-from config.settings import Settings, get_settings
+from tasks.celery_app import QUEUES, app, celery_config, create_app
 
-QUEUES = ("submit", "poll", "media", "batch")
+__all__ = ["QUEUES", "app", "celery_config", "create_app"]
 
+_schedules_file = os.environ.get("LETZFLOW_SCHEDULES")
+if _schedules_file:
+    from workers.schedules import beat_entries, load_schedules
 
-def celery_config(settings: Settings) -> dict[str, object]:
-    """The Celery configuration derived from letzflow's settings."""
-    transport = {
-        "visibility_timeout": settings.letzflow_visibility_timeout,
-        "socket_timeout": 15,
-        "socket_connect_timeout": 5,
-        "health_check_interval": 10,
-        "retry_on_timeout": True,
-    }
-    return {
-        "broker_url": settings.redis_url,
-        "result_backend": settings.redis_url,
-        "broker_transport_options": transport,
-        "result_backend_transport_options": {"visibility_timeout": settings.letzflow_visibility_timeout},
-        "broker_connection_retry_on_startup": True,
-        "broker_connection_max_retries": None,
-        "broker_channel_error_retry": True,
-        "redis_backend_health_check_interval": 10,
-        "task_serializer": "json",
-        "result_serializer": "json",
-        "accept_content": ["json"],
-        "result_accept_content": ["json"],
-        "result_expires": 24 * 3600,
-        "result_extended": False,
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "task_acks_on_failure_or_timeout": True,
-        "worker_prefetch_multiplier": 1,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "worker_soft_shutdown_timeout": 10.0,
-        "worker_enable_soft_shutdown_on_idle": True,
-        "worker_hijack_root_logger": False,
-        "worker_log_format": "[%(asctime)s: %(levelname)s/%(processName)s] %(ids)s%(message)s",
-        "worker_task_log_format": (
-            "[%(asctime)s: %(levelname)s/%(processName)s] %(ids)s%(task_name)s[%(task_id)s]: %(message)s"
-        ),
-        "task_default_queue": "batch",
-        "task_queues": [Queue(name) for name in QUEUES],
-        "task_create_missing_queues": False,
-        "task_time_limit": 300,
-        "task_soft_time_limit": 240,
-        "timezone": "UTC",
-        "enable_utc": True,
-        # beat only fires schedules: the reconciler is offered by every worker (workers.liveness_step)
-        "beat_schedule": {},
-    }
+    app.conf.beat_schedule = beat_entries(load_schedules(_schedules_file))
 
-
-def create_app(settings: Settings | None = None) -> Celery:
-    """A Celery app for ``settings`` (the process's settings by default)."""
-    settings = settings or get_settings()
-    celery = Celery("letzflow", include=["tasks.definitions"])
-    config = celery_config(settings)
-    schedules_file = os.environ.get("LETZFLOW_SCHEDULES")
-    if schedules_file:
-        from workers.schedules import beat_entries, load_schedules
-
-        config["beat_schedule"].update(beat_entries(load_schedules(schedules_file)))  # type: ignore[attr-defined]
-    celery.conf.update(config)
-    return celery
-
-
-app = create_app()
 
 from workers.kombu_fixes import tolerate_restore_without_connection  # noqa: E402
 

@@ -209,7 +209,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from storage.report import write_reports
+    from workers.report import write_reports
 
     batch = _batch(args.batch)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]

@@ -121,10 +121,10 @@ def _run(console: Console, *, real: bool, spec_path: str | None, out: Path, item
 
 def _run_batch(console: Console, stack: EmbeddedStack, spec: Any, out: Path, *, timeout: float) -> bool:
     from storage.layout import batch_root
-    from storage.report import write_reports
     from tasks import runtime
     from tasks.batch import start_spec
     from workers.progress import failures
+    from workers.report import write_reports
 
     begun = time.monotonic()
     batch = start_spec(spec)

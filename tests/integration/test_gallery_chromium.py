@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from storage.report import write_reports
 from tasks import runtime
 from tests.unit.test_report import COLORS, build_sample
+from workers.report import write_reports
 
 pytestmark = pytest.mark.integration
 

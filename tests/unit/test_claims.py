@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from storage.ledger import Ledger
-from workers.schedules import firing_time
+from tasks.firing import firing_time
 
 
 def _steps(led: Ledger, batch_id: str, kind: str = "image"):

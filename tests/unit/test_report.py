@@ -20,8 +20,8 @@ from PIL import Image
 from storage.fake_media import InMemoryMediaStore
 from storage.layout import media_key
 from storage.ledger import Ledger
-from storage.report import write_reports
 from tasks import runtime
+from workers.report import write_reports
 
 SAMPLE_MP4 = Path(__file__).resolve().parents[2] / "letzai" / "sim" / "sample.mp4"
 STEPS = [
@@ -249,7 +249,7 @@ def test_media_stream_from_s3_into_the_offline_copy(
     from moto import mock_aws
 
     from storage.media import S3MediaStore, make_s3_client
-    from storage.report import Gallery
+    from workers.report import Gallery
 
     for name, value in (
         ("AWS_ACCESS_KEY_ID", "t"),

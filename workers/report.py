@@ -27,12 +27,12 @@ from urllib.parse import quote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from storage import lanes
-from storage.gallery import PageInfo, item_card, page_head, page_tail
 from storage.ledger import Ledger, chunked
 from storage.media import S3MediaStore, StorageError, join_key, translate
 from storage.models import ITEM_TERMINAL, Batch, Item, Step
 from tasks import runtime
 from tasks.batch import manifest
+from workers.gallery import PageInfo, item_card, page_head, page_tail
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The HTML gallery of a batch: self-contained pages (inline CSS, no scripts) written a card at a time.
 
-:mod:`storage.report` drives it: :func:`page_head`, one :func:`item_card` per item, then :func:`page_tail`.
+:mod:`workers.report` drives it: :func:`page_head`, one :func:`item_card` per item, then :func:`page_tail`.
 Every piece of user or API text goes through :func:`html.escape`; media references are built by the
 caller (relative paths for an offline copy, or presigned URLs).
 """
