@@ -242,16 +242,3 @@ def _param(value: Any) -> Any:
 def _is_refused(exc: BaseException) -> bool:
     text = repr(exc)
     return "Connection refused" in text or "NewConnectionError" in text or "Name or service not known" in text
-
-
-def unwrap_list(body: Any) -> list[dict[str, Any]]:
-    """List endpoints answer a bare array or a ``{data: [...], pagination}`` envelope: accept both."""
-    if body is None:
-        return []
-    if isinstance(body, list):
-        return body
-    if isinstance(body, dict):
-        for key in ("data", "items", "results"):
-            if isinstance(body.get(key), list):
-                return list(body[key])
-    return []

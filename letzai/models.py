@@ -6,9 +6,8 @@ import builtins
 from collections.abc import Iterable
 from typing import Any
 
-from letzai.client import unwrap_list
 from letzai.resource import Resource
-from letzai.responses import Job, Kind, parse_job
+from letzai.responses import Job, Kind, parse_job, unwrap_list
 
 #: Headers in which ``GET /models`` may report pagination.
 PAGINATION_HEADERS = ("X-Total-Count", "X-Current-Page", "X-Per-Page", "X-Total-Pages")

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from letzai.limits import check_request
-from letzai.responses import Job, Kind, parse_job
+from letzai.responses import Job, Kind, parse_job, unwrap_list
 
 if TYPE_CHECKING:
     from letzai.client import LetzAIClient
@@ -67,6 +67,5 @@ class Resource:
 
     def list(self, **params: Any) -> builtins.list[dict[str, Any]]:
         """Raw objects of one list page; ``params`` are the API's query names (booleans and lists allowed)."""
-        from letzai.client import unwrap_list
 
         return unwrap_list(self._client.call("GET", self.path, params=params))

@@ -207,3 +207,16 @@ def parse_job(kind: Kind, obj: dict[str, Any]) -> Job:
     if job.phase != "success":
         job.outputs = [] if job.phase == "failure" else job.outputs
     return job
+
+
+def unwrap_list(body: Any) -> list[dict[str, Any]]:
+    """List endpoints answer a bare array or a ``{data: [...], pagination}`` envelope: accept both."""
+    if body is None:
+        return []
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for key in ("data", "items", "results"):
+            if isinstance(body.get(key), list):
+                return list(body[key])
+    return []

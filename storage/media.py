@@ -401,11 +401,3 @@ def _drain(chunks: list[bytes]) -> Iterator[bytes]:
     chunks.reverse()
     while chunks:
         yield chunks.pop()
-
-
-def __getattr__(name: str) -> Any:
-    if name == "InMemoryMediaStore":
-        from storage.fake_media import InMemoryMediaStore
-
-        return InMemoryMediaStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,8 @@ from sqlmodel import col, select
 from storage import lanes
 from storage.layout import manifest_key
 from storage.models import Batch, Item, utcnow
-from tasks import runtime
+from tasks import messages, runtime
+from tasks.pipelines import enqueue_item
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ def claim_pending(batch_id: str, count: int) -> list[int]:
 
 def feed(batch_id: str) -> float | None:
     """Enqueue the next window of a running batch's items; seconds until the next feed, or None when done."""
-    from tasks.pipelines import enqueue_item
 
     ledger = runtime.ledger()
     batch = ledger.batch(batch_id)
@@ -111,7 +111,6 @@ def gather_branches(step_id: int) -> dict[str, Any]:
 
 def check_batch_done(batch_id: str) -> bool:
     """When every item is terminal, move the batch to finalizing once and send the finalizer."""
-    from tasks.definitions import finalize_batch
 
     ledger = runtime.ledger()
     if not ledger.batch_settled(batch_id):  # first: false for every item but the last, and a cheaper read
@@ -122,7 +121,7 @@ def check_batch_done(batch_id: str) -> bool:
     if ledger.item_counts(batch_id).get("pending"):
         return False
     if ledger.set_batch_state(batch_id, ("running",), "finalizing"):
-        finalize_batch.apply_async((batch_id,))
+        messages.send(messages.FINALIZE_BATCH, batch_id)
         return True
     return False
 
@@ -246,7 +245,6 @@ def start_spec(spec: Any, *, name: str | None = None, schedule: str | None = Non
     Raises:
         StorageError: the bucket is missing or the endpoint refuses (nothing is recorded or sent).
     """
-    from tasks.definitions import feed_batch
 
     runtime.store().check()  # a missing bucket is a clear error now, not a failed copy after paying
     batch = runtime.ledger().create_batch(
@@ -258,5 +256,5 @@ def start_spec(spec: Any, *, name: str | None = None, schedule: str | None = Non
         spec_path=str(spec.source_path) if spec.source_path else None,
         schedule=schedule,
     )
-    feed_batch.apply_async((batch.id,))
+    messages.send(messages.FEED_BATCH, batch.id)
     return batch

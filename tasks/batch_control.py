@@ -7,7 +7,8 @@ import time
 
 from letzai.errors import InsufficientCredits, LetzAIError
 from storage.models import STEP_TERMINAL, Step, utcnow
-from tasks import runtime
+from tasks import messages, runtime
+from tasks.pipelines import enqueue_item
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,11 @@ def halt_batch(batch_id: str, state: str, exc: LetzAIError) -> bool:
 
 def cancel_step(step: Step) -> bool:
     """Cancel one step: interrupt its image job if one is in flight, release its slot."""
-    from tasks.steps import _interrupt
 
     if step.state in STEP_TERMINAL:
         return False
     if step.state in ("submitted", "running"):
-        _interrupt(step)
+        interrupt_job(step)
     changed = runtime.ledger().transition(
         step.id,  # type: ignore[arg-type]
         (step.state,),
@@ -111,11 +111,19 @@ def retry_batch(batch_id: str, *, unconfirmed: bool = False) -> int:
 
 def kick_batch(batch_id: str) -> None:
     """Re-enqueue every queued item's remaining work and restart the feeder."""
-    from tasks.definitions import feed_batch
-    from tasks.pipelines import enqueue_item
 
     ledger = runtime.ledger()
     for item in ledger.items(batch_id, ("queued",)):
         assert item.id is not None
         enqueue_item(item.id)
-    feed_batch.apply_async((batch_id,))
+    messages.send(messages.FEED_BATCH, batch_id)
+
+
+def interrupt_job(step: Step) -> None:
+    """Best effort: only images can be interrupted through the public API."""
+    if step.remote_kind != "image" or not step.remote_id:
+        return
+    try:
+        runtime.client().images.interrupt(step.remote_id)
+    except LetzAIError as exc:
+        log.warning("step %s: interrupting job %s failed: %s", step.id, step.remote_id, exc.message)

@@ -14,6 +14,21 @@ from config.settings import Settings, get_settings
 
 QUEUES = ("submit", "poll", "media", "batch")
 
+#: Task name → queue. ``submit``, ``poll``, ``media`` and ``batch`` are consumed separately, so slow copies
+#: never starve polling.
+TASK_QUEUES: dict[str, str] = {
+    "letzflow.submit_step": "submit",
+    "letzflow.poll_step": "poll",
+    "letzflow.copy_outputs": "media",
+    "letzflow.finish_item": "batch",
+    "letzflow.gather_branches": "batch",
+    "letzflow.item_failed": "batch",
+    "letzflow.feed_batch": "batch",
+    "letzflow.finalize_batch": "batch",
+    "letzflow.reconcile_ledger": "batch",
+    "letzflow.run_schedule": "batch",
+}
+
 
 def celery_config(settings: Settings) -> dict[str, object]:
     """The Celery configuration derived from letzflow's settings."""
@@ -52,6 +67,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
             "[%(asctime)s: %(levelname)s/%(processName)s] %(ids)s%(task_name)s[%(task_id)s]: %(message)s"
         ),
         "task_default_queue": "batch",
+        "task_routes": {name: {"queue": queue} for name, queue in TASK_QUEUES.items()},
         "task_queues": [Queue(name) for name in QUEUES],
         "task_create_missing_queues": False,
         "task_time_limit": 300,
@@ -64,10 +80,13 @@ def celery_config(settings: Settings) -> dict[str, object]:
 
 
 def create_app(settings: Settings | None = None) -> Celery:
-    """A Celery app for ``settings`` (the process's settings by default); its tasks are tasks.definitions."""
-    settings = settings or get_settings()
+    """A Celery app for ``settings`` (the process's settings by default); its tasks are tasks.definitions.
+
+    The configuration is read when first needed (``add_defaults`` with a callable), so importing a module
+    that builds signatures reads no environment and opens no connection.
+    """
     celery = Celery("letzflow", include=["tasks.definitions"])
-    celery.conf.update(celery_config(settings))
+    celery.add_defaults(lambda: celery_config(settings or get_settings()))
     return celery
 
 

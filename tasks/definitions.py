@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from storage.models import utcnow
 from tasks import batch as batches
 from tasks import copying, reconcile, runtime, steps
-from tasks.celery_app import app
+from tasks.celery_app import TASK_QUEUES, app
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,11 @@ def letzflow_task(queue: str, **options: Any) -> Callable[[Callable[..., Any]], 
     """
 
     def register(fn: Callable[..., Any]) -> Task:
+        name = f"letzflow.{fn.__name__}"
+        assert TASK_QUEUES[name] == queue, f"{name}: its queue is routed by tasks.celery_app.TASK_QUEUES"
         return app.task(  # type: ignore[no-any-return]
             bind=True,
-            name=f"letzflow.{fn.__name__}",
-            queue=queue,
+            name=name,
             acks_late=True,
             reject_on_worker_lost=True,
             autoretry_for=(OperationalError,),

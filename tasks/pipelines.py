@@ -18,21 +18,19 @@ from celery.canvas import Signature
 
 from storage import lanes
 from storage.models import STEP_TERMINAL, Step, utcnow
-from tasks import runtime
+from tasks import messages, runtime
 
 
 def step_chain(step: Step) -> list[Signature]:
     """The tasks that take one step from where it stands to done."""
-    from tasks.definitions import copy_outputs, poll_step, submit_step
-
     assert step.id is not None
     tasks: list[Signature] = []
     if step.state in ("planned", "submitting"):
-        tasks.append(submit_step.si(step.id))
+        tasks.append(messages.task(messages.SUBMIT_STEP, step.id))
     if step.state in ("planned", "submitting", "submitted", "running"):
-        tasks.append(poll_step.si(step.id))
+        tasks.append(messages.task(messages.POLL_STEP, step.id))
     if step.state not in STEP_TERMINAL:
-        tasks.append(copy_outputs.si(step.id))
+        tasks.append(messages.task(messages.COPY_OUTPUTS, step.id))
     return tasks
 
 
@@ -52,10 +50,8 @@ def branch_canvas(steps: list[Step], branch: str) -> list[Signature]:
     if not tasks:
         return below
     if below:
-        from tasks.definitions import gather_branches
-
         assert own[-1].id is not None
-        tasks.append(chord(below, gather_branches.si(own[-1].id)))
+        tasks.append(chord(below, messages.task(messages.GATHER_BRANCHES, own[-1].id)))
     return [chain(*tasks)]
 
 
@@ -66,17 +62,15 @@ def item_canvas(item_id: int, steps: list[Step]) -> Signature:
     the item's fan-in (folded into its last copy): the same order, without the chord's counter in the
     result backend.
     """
-    from tasks.definitions import finish_item, item_failed
-
     lanes_open = [
         sig
         for _variant, group in groupby(sorted(steps, key=lambda s: s.variant), key=lambda s: s.variant)
         for sig in branch_canvas(list(group), "")
     ]
-    errback = item_failed.s(item_id=item_id)
+    errback = messages.partial(messages.ITEM_FAILED, item_id=item_id)
     if len(lanes_open) == 1 and not any(isinstance(t, chord) for t in lanes_open[0].tasks):
         return chain(*_then_finish(list(lanes_open[0].tasks), item_id)).on_error(errback)
-    callback = finish_item.si(item_id).on_error(errback)
+    callback = messages.task(messages.FINISH_ITEM, item_id).on_error(errback)
     if not lanes_open:
         return callback
     return chord(lanes_open, callback)
@@ -85,12 +79,10 @@ def item_canvas(item_id: int, steps: list[Step]) -> Signature:
 def _then_finish(tasks: list[Signature], item_id: int) -> list[Signature]:
     """A single chain's tasks, then the item's fan-in: folded into the last copy when the chain ends in one
     (one task execution and message less per item), else a ``finish_item`` task."""
-    from tasks.definitions import copy_outputs, finish_item
-
     last = tasks[-1] if tasks else None
-    if last is not None and last.task == copy_outputs.name and not last.kwargs:
-        return [*tasks[:-1], copy_outputs.si(*last.args, then_finish=item_id)]
-    return [*tasks, finish_item.si(item_id)]
+    if last is not None and last.task == messages.COPY_OUTPUTS and not last.kwargs:
+        return [*tasks[:-1], messages.task(messages.COPY_OUTPUTS, *last.args, then_finish=item_id)]
+    return [*tasks, messages.task(messages.FINISH_ITEM, item_id)]
 
 
 def enqueue_item(item_id: int, *, claimed: bool = False) -> bool:

@@ -16,8 +16,10 @@ import logging
 from datetime import timedelta
 
 from storage.models import as_utc, utcnow
-from tasks import runtime
+from tasks import messages, runtime
+from tasks.batch import check_batch_done, finish
 from tasks.liveness import Liveness
+from tasks.pipelines import enqueue_item
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,6 @@ def reconcile() -> dict[str, int]:
 
 
 def _reconcile(live: Liveness) -> dict[str, int]:
-    from tasks.batch import check_batch_done, finish
-    from tasks.definitions import feed_batch, finalize_batch
-    from tasks.pipelines import enqueue_item
-
     ledger = runtime.ledger()
     now = utcnow()
     done = {"slots": 0, "rekicked": 0, "settled": 0, "feeders": 0, "finalizers": 0, "dead_workers": 0}
@@ -85,12 +83,12 @@ def _reconcile(live: Liveness) -> dict[str, int]:
 
     for batch in ledger.batches_in(("running",)):
         if batch.feeder_next_at is not None and as_utc(batch.feeder_next_at) < now:
-            feed_batch.apply_async((batch.id,))
+            messages.send(messages.FEED_BATCH, batch.id)
             done["feeders"] += 1
         elif check_batch_done(batch.id):
             done["finalizers"] += 1
     for batch in ledger.batches_in(("finalizing",)):
         if batch.finished_at is None:
-            finalize_batch.apply_async((batch.id,))
+            messages.send(messages.FINALIZE_BATCH, batch.id)
             done["finalizers"] += 1
     return done

@@ -21,7 +21,7 @@ from letzai.retry import backoff, classify
 from storage import lanes
 from storage.models import STEP_TERMINAL, Batch, Item, Step, as_utc, utcnow
 from tasks import runtime
-from tasks.batch_control import halt_batch
+from tasks.batch_control import cancel_step, halt_batch, interrupt_job
 from tasks.inputs import request_for, resource
 from tasks.polling import ended_within, next_poll_delay
 from tasks.recovery import Found, find_created_job
@@ -393,8 +393,6 @@ def poll(step_id: int) -> Outcome:
     step, batch = found
     assert step.remote_id is not None
     if batch.state == "cancelled":
-        from tasks.batch_control import cancel_step
-
         cancel_step(step)
         return NEXT
     now = utcnow()
@@ -489,7 +487,7 @@ def _learn_first_look(step: Step, now: datetime, *, done: bool, progress: float)
 
 def _past_deadline(step: Step) -> Outcome:
     """The job is still running (or could not be seen) past its deadline: interrupt it and fail the step."""
-    _interrupt(step)
+    interrupt_job(step)
     _fail(
         step,
         ("submitted", "running"),
@@ -515,13 +513,3 @@ def _endpoint(step: Step) -> str:
     return {"image": "images", "image_edit": "image_edits", "upscale": "upscale", "video": "videos"}[
         step.remote_kind
     ]
-
-
-def _interrupt(step: Step) -> None:
-    """Best effort: only images can be interrupted through the public API."""
-    if step.remote_kind != "image" or not step.remote_id:
-        return
-    try:
-        runtime.client().images.interrupt(step.remote_id)
-    except LetzAIError as exc:
-        log.warning("step %s: interrupting job %s failed: %s", step.id, step.remote_id, exc.message)

@@ -132,11 +132,6 @@ class TestInMemoryStore:
         url = InMemoryMediaStore(bucket="bk", prefix="p").presign("a b.png", expires=60)
         assert url == "memory://bk/p/a%20b.png?expires=60"
 
-    def test_reexported_from_storage_media(self) -> None:
-        import storage.media
-
-        assert storage.media.InMemoryMediaStore is InMemoryMediaStore
-
 
 def client_error(code: str, status: int) -> ClientError:
     response: Any = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
