@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from letzflow.spec import BatchSpec
 from storage import lanes
 from storage.layout import manifest_key
 from storage.models import Batch, Item, utcnow
@@ -222,24 +223,7 @@ def finalize(batch_id: str) -> bool:
     return bool(result.rowcount == 1)
 
 
-def spec_steps(spec: Any) -> list[dict[str, Any]]:
-    """A spec's steps as stored on the batch row."""
-    return [
-        {
-            "index": s.index,
-            "kind": s.kind,
-            "params": s.params,
-            "variants": s.variants,
-            "completions": s.completions,
-            "skip_checks": sorted(s.skip_checks),
-            "remote_kind": s.remote_kind,
-            "endpoint": s.endpoint,
-        }
-        for s in spec.steps
-    ]
-
-
-def start_spec(spec: Any, *, name: str | None = None, schedule: str | None = None) -> Batch:
+def start_spec(spec: BatchSpec, *, name: str | None = None, schedule: str | None = None) -> Batch:
     """Record a validated spec as a new batch (items and planned steps) and start its feeder.
 
     Raises:
@@ -250,7 +234,7 @@ def start_spec(spec: Any, *, name: str | None = None, schedule: str | None = Non
     batch = runtime.ledger().create_batch(
         name=name or spec.name,
         spec_hash=spec.spec_hash,
-        steps=spec_steps(spec),
+        steps=spec.step_dicts(),
         items=((it.id, it.fields) for it in spec.iter_items()),
         max_jobs=spec.max_jobs,
         spec_path=str(spec.source_path) if spec.source_path else None,

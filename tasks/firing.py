@@ -33,9 +33,9 @@ def fire(name: str, spec_path: str, now: datetime | None = None, cron: str | Non
     The firing is claimed first, in the ledger ((schedule, time) is unique), so any number of beats
     start it at most once.
     """
+    from letzflow.spec import load_spec
     from tasks import runtime
     from tasks.batch import start_spec
-    from tasks.spec import load_spec
 
     now = now or datetime.now(UTC)
     ledger = runtime.ledger()

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from letzflow.spec import ItemSpec, StepSpec, build_request, item_source_kind
 from storage import lanes
 from storage.models import Batch, Item, Step
 from tasks import runtime
 
 
-def step_spec(batch: Batch, index: int) -> Any:
-    """The :class:`tasks.spec.StepSpec` of step ``index`` of a batch (stored as a dict in the ledger)."""
-    from tasks.spec import StepSpec
-
-    raw = batch.steps[index]
-    return StepSpec(
-        index=raw["index"],
-        kind=raw["kind"],
-        params=dict(raw.get("params") or {}),
-        variants=int(raw.get("variants") or 1),
-        skip_checks=frozenset(raw.get("skip_checks") or ()),
-    )
+def step_spec(batch: Batch, index: int) -> StepSpec:
+    """The :class:`~letzflow.spec.StepSpec` of step ``index`` of a batch (stored as a dict in the ledger)."""
+    return StepSpec.from_row(batch.steps[index])
 
 
 def source_of(previous: Step | None, item: Item, output: int = 0) -> tuple[str | None, str | None]:
@@ -40,8 +32,6 @@ def source_of(previous: Step | None, item: Item, output: int = 0) -> tuple[str |
 
 def resolve_item_image(item: Item, value: str) -> str:
     """A public URL for an item's input photo: a URL as is, a local file uploaded, an s3:// key presigned."""
-    from tasks.spec import item_source_kind
-
     kind = item_source_kind(value)
     if kind == "url":
         return value
@@ -78,8 +68,6 @@ def request_for(
     batch: Batch, item: Item, step: Step, previous: Step | None
 ) -> tuple[str, dict[str, Any], frozenset[str]]:
     """(endpoint, body, skip_checks) for submitting ``step``."""
-    from tasks.spec import ItemSpec, build_request
-
     spec = step_spec(batch, step.index)
     output = lanes.source_output(step.branch, previous.branch) if previous is not None else 0
     image_id, url = source_of(previous, item, output)

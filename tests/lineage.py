@@ -16,11 +16,11 @@ from typing import Any
 import requests
 
 from letzai.identity import identifying
+from letzflow.spec import ItemSpec, build_request
 from storage import lanes
 from storage.ledger import Ledger
 from storage.models import Item, Step
 from tasks.inputs import step_spec
-from tasks.spec import ItemSpec, build_request
 
 #: Request fields that are per deployment, not per item.
 NOISE = ("webhookUrl", "organizationId")

@@ -48,7 +48,7 @@ def _batch(ref: str):  # type: ignore[no-untyped-def]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tasks.spec import SpecError, load_spec
+    from letzflow.spec import SpecError, load_spec
 
     try:
         spec = load_spec(args.spec)

@@ -212,7 +212,7 @@ def _watch(console: Console, ledger: Any, batch_id: str, stack: EmbeddedStack, t
 
 
 def _load_spec(path: Path, items: int | None) -> Any:
-    from tasks.spec import SpecError, load_spec
+    from letzflow.spec import SpecError, load_spec
 
     if not path.is_file():
         raise DemoError(f"spec {path} not found: pass --spec PATH", EXIT_USAGE)

@@ -49,7 +49,7 @@ def load_schedules(path: str | Path) -> list[Schedule]:
     """
     from croniter import croniter
 
-    from tasks.spec import SpecError, load_spec
+    from letzflow.spec import SpecError, load_spec
 
     path = Path(path)
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tasks.spec import load_spec
+from letzflow.spec import load_spec
 from workers.demo_stack import ApiStack
 from workers.stack import REPO_ROOT
 

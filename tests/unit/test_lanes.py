@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from celery.canvas import _chain, _chord
 
+from letzflow.spec.requests import StepSpec
 from storage import lanes
 from storage.layout import media_key
 from storage.models import Step
 from tasks.pipelines import item_canvas
-from tasks.step_requests import StepSpec
 
 
 def _step(kind: str, completions: int = 1, variants: int = 1) -> dict:

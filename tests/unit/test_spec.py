@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tasks.spec import BatchSpec, ItemSpec, SpecError, StepSpec, build_request, item_source_kind, load_spec
-from tasks.spec import load_spec_text as parse
+from letzflow.spec import BatchSpec, ItemSpec, SpecError, StepSpec, build_request, item_source_kind, load_spec
+from letzflow.spec import load_spec_text as parse
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BASE = "name: t\nsteps:\n  - generate: {width: 512, height: 512}\nitems:\n  - {id: a, prompt: a red bag}\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.spec import SpecError, build_request, load_spec, load_spec_text
+from letzflow.spec import SpecError, build_request, load_spec, load_spec_text
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 GOOD = """

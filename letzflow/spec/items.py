@@ -15,9 +15,8 @@ from typing import Any
 
 from letzai.errors import ValidationError
 from letzai.limits import ASSET_EXTENSIONS, validate_request
-from storage.layout import safe_segment
-from tasks.spec_problems import ProblemLog
-from tasks.step_requests import (
+from letzflow.spec.problems import ProblemLog
+from letzflow.spec.requests import (
     ITEM_PROMPT,
     NEEDS_SOURCE,
     TEMPLATED,
@@ -26,7 +25,8 @@ from tasks.step_requests import (
     TemplateError,
     build_request,
 )
-from tasks.step_requests import item_source_kind as source_kind
+from letzflow.spec.requests import item_source_kind as source_kind
+from storage.layout import safe_segment
 
 PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
 PLACEHOLDER_URL = "https://example.invalid/source.png"

@@ -29,11 +29,11 @@ from typing import Any
 
 import yaml
 
+from letzflow.spec.items import ItemSource, check_items
+from letzflow.spec.problems import Problem, ProblemLog, SpecError
+from letzflow.spec.requests import ItemSpec, StepSpec, build_request, item_source_kind
+from letzflow.spec.steps import parse_steps
 from storage import lanes
-from tasks.spec_items import ItemSource, check_items
-from tasks.spec_problems import Problem, ProblemLog, SpecError
-from tasks.spec_steps import parse_steps
-from tasks.step_requests import ItemSpec, StepSpec, build_request, item_source_kind
 
 __all__ = [
     "BatchSpec",
@@ -76,10 +76,8 @@ class BatchSpec:
         return total
 
     def step_dicts(self) -> list[dict[str, Any]]:
-        """The steps as the batch row stores them (see :func:`tasks.batch.spec_steps`)."""
-        from tasks.batch import spec_steps
-
-        return spec_steps(self)
+        """The steps as the batch row stores them (:meth:`StepSpec.to_row`)."""
+        return [s.to_row() for s in self.steps]
 
     def planned_jobs(self) -> dict[str, int]:
         """LetzAI jobs per endpoint for the whole batch: items x variants x branches, for each step."""

@@ -103,6 +103,30 @@ class StepSpec:
             return 3 if self.params.get("mode") in ("in", "out") else 1
         return int(count) if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1
 
+    def to_row(self) -> dict[str, Any]:
+        """The step as the batch row stores it (``Batch.steps``): what workers rebuild it from."""
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "params": self.params,
+            "variants": self.variants,
+            "completions": self.completions,
+            "skip_checks": sorted(self.skip_checks),
+            "remote_kind": self.remote_kind,
+            "endpoint": self.endpoint,
+        }
+
+    @classmethod
+    def from_row(cls, raw: dict[str, Any]) -> StepSpec:
+        """The step a batch row stored (:meth:`to_row`)."""
+        return cls(
+            index=raw["index"],
+            kind=raw["kind"],
+            params=dict(raw.get("params") or {}),
+            variants=int(raw.get("variants") or 1),
+            skip_checks=frozenset(raw.get("skip_checks") or ()),
+        )
+
     def names_own_source(self) -> bool:
         """Whether the step's parameters give its source image themselves (e.g. ``imageUrls``)."""
         return any(k in self.params for k in OWN_SOURCE[self.endpoint]) or "inputImageUrls" in self.params

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from letzai.limits import KNOWN_FIELDS
-from tasks.spec_problems import ProblemLog
-from tasks.step_requests import ENDPOINTS, SKIN_SETTINGS, StepSpec
+from letzflow.spec.problems import ProblemLog
+from letzflow.spec.requests import ENDPOINTS, SKIN_SETTINGS, StepSpec
 
 MAX_VARIANTS = 10
 _SNAKE = re.compile(r"_([a-z])")
