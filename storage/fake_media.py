@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from storage.media import HashingReader, StorageError, StoredObject, join_key
+from storage.media_base import HashingReader, StorageError, StoredObject, join_key
 
 
 @dataclass
@@ -64,6 +64,15 @@ class InMemoryMediaStore:
         if blob is None:
             raise StorageError(f"no object {self._full(key)!r} in bucket {self.bucket!r}", code="NoSuchKey")
         return blob.data
+
+    def iter_bytes(self, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        data = self.get_bytes(key)
+        for start in range(0, len(data), chunk_size):
+            yield data[start : start + chunk_size]
+
+    def presign_object(self, bucket: str, key: str, expires: int = 3600) -> str:
+        """A fake URL naming any bucket's object (never fetchable)."""
+        return f"memory://{bucket}/{quote(key)}?expires={expires}"
 
     def head(self, key: str) -> StoredObject | None:
         self._reachable()

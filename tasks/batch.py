@@ -8,13 +8,10 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import col, select
-
 from letzflow.spec import BatchSpec
 from storage import lanes
 from storage.layout import manifest_key
-from storage.models import Batch, Item, utcnow
+from storage.models import Batch, utcnow
 from tasks import messages, runtime
 from tasks.pipelines import enqueue_item
 
@@ -31,23 +28,7 @@ FEED_EVERY = 1.0
 
 def claim_pending(batch_id: str, count: int) -> list[int]:
     """Atomically move up to ``count`` pending items (in order) to queued; their ids."""
-    ledger = runtime.ledger()
-    now = utcnow()
-    with ledger.session() as s:
-        pending = (
-            select(Item.id)
-            .where(Item.batch_id == batch_id, Item.state == "pending")
-            .order_by(col(Item.seq))
-            .limit(count)
-        )
-        rows = s.exec(  # type: ignore[call-overload]
-            update(Item)
-            .where(col(Item.id).in_(pending.scalar_subquery()), col(Item.state) == "pending")
-            .values(state="queued", kicked_at=now)
-            .returning(col(Item.id))
-        ).all()
-        s.commit()
-    return sorted(int(r[0]) for r in rows)
+    return runtime.ledger().claim_pending(batch_id, count)
 
 
 def feed(batch_id: str) -> float | None:
@@ -207,20 +188,9 @@ def finalize(batch_id: str) -> bool:
     doc["batch"]["state"] = "done"
     key = manifest_key(batch.name, batch.id)
     stored = runtime.store().put_bytes(key, json.dumps(doc, indent=2).encode(), "application/json")
-    with ledger.session() as s:
-        result = s.exec(  # type: ignore[call-overload]
-            update(Batch)
-            .where(col(Batch.id) == batch_id, col(Batch.state) == "finalizing")
-            .values(
-                state="done",
-                finished_at=utcnow(),
-                manifest_key=stored.key,
-                finalize_runs=Batch.finalize_runs + 1,
-            )
-        )
-        s.commit()
+    finished = ledger.finish_batch(batch_id, stored.key)
     log.info("batch %s finished: manifest at %s", batch_id, stored.key)
-    return bool(result.rowcount == 1)
+    return finished
 
 
 def start_spec(spec: BatchSpec, *, name: str | None = None, schedule: str | None = None) -> Batch:

@@ -42,12 +42,7 @@ def resolve_item_image(item: Item, value: str) -> str:
         url = runtime.client().user_assets.upload(value)
     else:
         bucket, _, key = value[len("s3://") :].partition("/")
-        store = runtime.store()
-        url = store.client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": bucket, "Key": key},
-            ExpiresIn=runtime.settings().s3_presign_expiry,
-        )
+        url = runtime.store().presign_object(bucket, key, runtime.settings().s3_presign_expiry)
     fields = dict(item.fields)
     fields["_resolved_image_url"] = url
     _save_fields(item, fields)
@@ -55,12 +50,8 @@ def resolve_item_image(item: Item, value: str) -> str:
 
 
 def _save_fields(item: Item, fields: dict[str, Any]) -> None:
-    from sqlalchemy import update
-    from sqlmodel import col
-
-    with runtime.ledger().session() as s:
-        s.exec(update(Item).where(col(Item.id) == item.id).values(fields=fields))  # type: ignore[call-overload]
-        s.commit()
+    assert item.id is not None
+    runtime.ledger().save_item_fields(item.id, fields)
     item.fields = fields
 
 

@@ -24,11 +24,9 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from storage import lanes
 from storage.ledger import Ledger, chunked
-from storage.media import S3MediaStore, StorageError, join_key, translate
+from storage.media import StorageError, join_key
 from storage.models import ITEM_TERMINAL, Batch, Item, Step
 from tasks import runtime
 from tasks.batch import manifest
@@ -244,21 +242,7 @@ class Gallery:
             tmp.unlink(missing_ok=True)
 
     def _chunks(self, key: str) -> Iterator[bytes]:
-        if not isinstance(self.store, S3MediaStore):
-            yield self.store.get_bytes(key)
-            return
-        full = self.store.full_key(key)
-        try:
-            body = self.store.client.get_object(Bucket=self.store.bucket, Key=full)["Body"]
-            yield from body.iter_chunks(READ_CHUNK)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise StorageError(
-                    f"no object {full!r} in bucket {self.store.bucket!r}", code="NoSuchKey"
-                ) from exc
-            raise translate(exc, self.store.bucket, f"download {full}") from exc
-        except BotoCoreError as exc:
-            raise translate(exc, self.store.bucket, f"download {full}") from exc
+        return self.store.iter_bytes(key, READ_CHUNK)
 
 
 def _lookup(

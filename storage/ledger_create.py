@@ -1,0 +1,101 @@
+"""Creating a batch: its items and planned steps (with their branches) in bulk, one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlmodel import col
+
+from storage import lanes
+from storage.ledger_base import (
+    INSERT_CHUNK,
+    ITEM_TABLE,
+    STEP_TABLE,
+    LedgerBase,
+    _row_defaults,
+    chunked,
+    idempotency_key,
+    new_batch_id,
+)
+from storage.models import (
+    Batch,
+    Item,
+    Step,
+    utcnow,
+)
+
+
+class Creation(LedgerBase):
+    def create_batch(
+        self,
+        *,
+        name: str,
+        spec_hash: str,
+        steps: list[dict[str, Any]],
+        items: Iterable[tuple[str, dict[str, Any]]],
+        max_jobs: int | None = None,
+        spec_path: str | None = None,
+        schedule: str | None = None,
+        batch_id: str | None = None,
+    ) -> Batch:
+        """Write a batch, its items and every planned step, in chunks (bounded memory).
+
+        ``steps`` are dicts with at least ``kind``, ``remote_kind`` and ``variants``.
+        """
+        batch = Batch(
+            id=batch_id or new_batch_id(),
+            name=name,
+            spec_hash=spec_hash,
+            steps=steps,
+            max_jobs=max_jobs,
+            spec_path=spec_path,
+            schedule=schedule,
+            state="creating",
+        )
+        with self.session() as s:
+            s.add(batch)
+            s.commit()
+        total = 0
+        item_table, step_table = ITEM_TABLE, STEP_TABLE
+        add_items = insert(item_table).returning(item_table.c.id, sort_by_parameter_order=True)
+        item_defaults, step_defaults = _row_defaults(Item), _row_defaults(Step)
+        plan = lanes.plan(steps)
+        for chunk in chunked(items, INSERT_CHUNK):
+            now = utcnow()
+            rows = []
+            for key, fields in chunk:
+                rows.append(
+                    {**item_defaults, "batch_id": batch.id, "seq": total, "key": key, "fields": fields}
+                )
+                total += 1
+            rows_of_steps: list[dict[str, Any]] = []
+            with self.engine.begin() as conn:
+                ids = [row[0] for row in conn.execute(add_items, [{**r, "created_at": now} for r in rows])]
+                for item_id, row in zip(ids, rows, strict=True):
+                    rows_of_steps.extend(
+                        {
+                            **step_defaults,
+                            "batch_id": batch.id,
+                            "item_id": item_id,
+                            "idempotency_key": idempotency_key(
+                                batch.id, row["key"], index, kind, variant, branch
+                            ),
+                            "index": index,
+                            "kind": kind,
+                            "variant": variant,
+                            "branch": branch,
+                            "remote_kind": steps[index]["remote_kind"],
+                            "updated_at": now,
+                        }
+                        for variant, index, branch in plan
+                        for kind in [steps[index]["kind"]]
+                    )
+                conn.execute(insert(step_table), rows_of_steps)
+        with self.session() as s:
+            s.exec(update(Batch).where(col(Batch.id) == batch.id).values(items_total=total, state="running"))
+            s.commit()
+        batch.items_total = total
+        batch.state = "running"
+        return batch
