@@ -72,7 +72,13 @@ def get_engine(url: str) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            try:
+                engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            except ModuleNotFoundError as exc:
+                raise LedgerError(
+                    f"DATABASE_URL is a PostgreSQL URL but its driver is not installed ({exc.name}): "
+                    "pip install 'letzflow[postgres]'"
+                ) from exc
         try:
             SQLModel.metadata.create_all(engine)
             _add_missing_columns(engine)

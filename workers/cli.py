@@ -259,6 +259,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from importlib.util import find_spec
+
+    if find_spec("moto") is None:
+        return _fail(
+            "letzflow demo runs a local S3 endpoint (moto's server), which is not installed: "
+            "pip install -e '.[demo]' (or pip install 'letzflow[demo]')"
+        )
     from workers.demo import run_demo
 
     return run_demo(real=args.real, spec=args.spec, out=args.out, items=args.items)
@@ -348,7 +355,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from letzai.sim.server import main as sim_main
 
         return sim_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if args.command not in ("worker", "beat", "flower"):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.celery_args = [*unknown, *args.celery_args]  # Celery's own options pass through
     if args.command in ("demo", "sim"):
         return int(args.func(args))
     from config.settings import ConfigError
