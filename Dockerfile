@@ -18,6 +18,7 @@ RUN mkdir -p config letzai/sim tasks workers storage \
 
 COPY config ./config
 COPY letzai ./letzai
+COPY letzflow ./letzflow
 COPY tasks ./tasks
 COPY workers ./workers
 COPY storage ./storage

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from tests import figures
 from tests.fixtures_stack import (  # noqa: F401  (fixtures)
     embedded_stack,
     redis_server,
@@ -9,3 +12,12 @@ from tests.fixtures_stack import (  # noqa: F401  (fixtures)
     s3_store,
     sim_server,
 )
+
+
+def pytest_configure(config: Any) -> None:
+    if not hasattr(config, "workerinput"):  # the controlling process (or the only one)
+        figures.start_log()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    figures.terminal_summary(terminalreporter)

@@ -16,6 +16,7 @@ from typing import Any
 
 from storage.models import ITEM_TERMINAL
 from tests.engine import ledger, stored_objects
+from tests.figures import append_row
 from tests.lineage import check_lineage
 from workers.stack import CeleryBeat, CeleryWorker, EmbeddedStack
 
@@ -48,9 +49,6 @@ CLEAN_SIM: dict[str, Any] = {
     "credits": None,
     "valid_keys": None,
 }
-
-#: (fault, items, lost, duplicate POSTs, recovered in seconds, note) rows for the terminal summary.
-FIGURES: list[dict[str, Any]] = []
 
 
 @dataclass
@@ -196,7 +194,7 @@ def verify(
 
 def record(fault: str, verdict: Verdict, recovered: float | None = None, note: str = "") -> None:
     """Add a row to the summary table printed at the end of the run."""
-    FIGURES.append(
+    append_row(
         {
             "fault": fault,
             "items": verdict.items,
