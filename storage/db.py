@@ -12,9 +12,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
 import storage.models  # noqa: F401  (registers the tables)
+from storage.errors import PersistenceError
 
 
-class LedgerError(RuntimeError):
+class LedgerError(PersistenceError, RuntimeError):
     """The ledger cannot be opened or written; the message names the path or URL and the fix."""
 
 

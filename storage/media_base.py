@@ -14,6 +14,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from storage.errors import PersistenceError
+
 PART_SIZE = 8 * 1024 * 1024
 #: Self-copies (to attach the sha256) stay one CopyObject up to S3's 5 GB limit.
 SINGLE_COPY_LIMIT = 5 * 1024**3
@@ -30,7 +32,7 @@ _RETRYABLE_CODES = {
 }
 
 
-class StorageError(Exception):
+class StorageError(PersistenceError):
     """A media-store operation failed; ``retryable`` says whether trying again may help."""
 
     def __init__(self, message: str, *, retryable: bool = False, code: str | None = None) -> None:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
+from workers.errors import BatchNotFound, WorkersError
+
 console = Console(stderr=False)
 err = Console(stderr=True)
 
@@ -40,8 +42,8 @@ def _batch(ref: str):  # type: ignore[no-untyped-def]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        raise LookupError(f"batch id {ref!r} is ambiguous: {', '.join(b.id for b in matches[:5])}")
-    raise LookupError(
+        raise BatchNotFound(f"batch id {ref!r} is ambiguous: {', '.join(b.id for b in matches[:5])}")
+    raise BatchNotFound(
         f"no batch {ref!r} in the ledger {os.environ.get('DATABASE_URL', 'sqlite:///letzflow.db')}: "
         "check the id (`letzflow run` printed it) and that DATABASE_URL points at the same ledger"
     )
@@ -364,19 +366,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("demo", "sim"):
         return int(args.func(args))
     from config.settings import ConfigError
-    from storage.db import LedgerError
+    from letzflow.errors import LetzflowError
+    from storage.errors import PersistenceError
     from storage.media import StorageError
 
     try:
         return int(args.func(args))
-    except ConfigError as exc:
-        return _fail(str(exc))
-    except LedgerError as exc:
-        return _fail(str(exc))
-    except LookupError as exc:
-        return _fail(str(exc))
     except StorageError as exc:
         return _fail(f"storage: {exc}")
+    except (ConfigError, PersistenceError, LetzflowError, WorkersError) as exc:  # each layer's one root
+        return _fail(str(exc))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from rich.live import Live
 from rich.prompt import Confirm
 
 from workers.demo_stack import ApiStack, Terminated, kill_now, raise_terminated, signals
+from workers.errors import WorkersError
 from workers.stack import REPO_ROOT, EmbeddedStack, StackError
 
 DEFAULT_SPEC = REPO_ROOT / "examples" / "catalog.yaml"
@@ -48,7 +49,7 @@ REAL_TIMEOUT = 3600.0
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
 
 
-class DemoError(Exception):
+class DemoError(WorkersError):
     """The demo cannot go on; ``code`` is the exit status."""
 
     def __init__(self, message: str, code: int = EXIT_FAILED) -> None:

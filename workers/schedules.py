@@ -20,11 +20,13 @@ from typing import Any
 import yaml
 from celery.schedules import crontab
 
+from workers.errors import WorkersError
+
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(WorkersError, ValueError):
     """The schedule file is invalid; the message names the entry and the field."""
 
 

@@ -21,6 +21,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from workers.errors import WorkersError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 
@@ -28,7 +30,7 @@ _live: set[ManagedProcess] = set()
 _live_lock = threading.Lock()
 
 
-class StackError(RuntimeError):
+class StackError(WorkersError, RuntimeError):
     """A local service could not be found, started or made ready; the message includes its log's tail."""
 
 

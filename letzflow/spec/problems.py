@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from letzflow.errors import LetzflowError
+
 #: Distinct problems kept; past this only a count is reported (a 100k-row CSV may be wrong everywhere).
 MAX_PROBLEMS = 500
 #: Further items named when the same problem repeats over many items.
@@ -27,7 +29,7 @@ class Problem:
         return text
 
 
-class SpecError(Exception):
+class SpecError(LetzflowError):
     """The spec is invalid; ``problems`` lists every problem found. Nothing was submitted."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from letzflow.errors import LetzflowError
+
 ENDPOINTS: dict[str, str] = {
     "generate": "images",
     "edit": "image_edits",
@@ -57,7 +59,7 @@ _SOURCE_ID_FIELD = {
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]+)\}")
 
 
-class TemplateError(ValueError):
+class TemplateError(LetzflowError, ValueError):
     """A template names a field the item does not have.
 
     Attributes:
