@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import Item, ScheduleFiring, Step, utcnow
+from storage.models import STEP_TERMINAL, ContentClaim, Item, ScheduleFiring, Step, utcnow
 
 #: States in which an adopted job can still be handed back: nothing of it has been stored yet.
 UNSTORED = ("submitted", "running", "ready")
@@ -128,6 +128,35 @@ class Claims:
                 .values(state="pending", error=None, finished_at=None)
             )
         return len(set(ids))
+
+    def claim_content(self, content_key: str, step_id: int) -> int:
+        """The step that renders ``content_key``: this one if no other holds it, or holds it and ended
+        without outputs (failed, cancelled, unconfirmed, skipped); else the holder (whose outputs the
+        caller reuses once it is done)."""
+        table = ContentClaim.__table__  # type: ignore[attr-defined]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(table.insert().values(content_key=content_key, step_id=step_id))
+            return step_id
+        except IntegrityError:
+            pass
+        with Session(self.engine) as s:
+            claim = s.get(ContentClaim, content_key)
+            holder = s.get(Step, claim.step_id) if claim is not None else None
+        if claim is None or claim.step_id == step_id:
+            return step_id
+        if holder is None or (holder.state in STEP_TERMINAL and holder.state != "done"):
+            with self.engine.begin() as conn:
+                taken = conn.execute(
+                    update(ContentClaim)
+                    .where(
+                        col(ContentClaim.content_key) == content_key,
+                        col(ContentClaim.step_id) == claim.step_id,
+                    )
+                    .values(step_id=step_id, claimed_at=utcnow())
+                ).rowcount
+            return step_id if taken else self.claim_content(content_key, step_id)
+        return claim.step_id
 
     def claim_firing(self, schedule: str, fire_at: datetime) -> bool:
         """Claim one firing of a schedule; False when another beat (or an earlier call) already did."""

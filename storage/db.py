@@ -93,6 +93,9 @@ def get_engine(url: str) -> Engine:
 ADDED_COLUMNS = (
     ("step", "branch", "VARCHAR(64) NOT NULL DEFAULT ''"),
     ("step", "adopted", "BOOLEAN NOT NULL DEFAULT FALSE"),
+    ("step", "content_key", "VARCHAR(64)"),
+    ("batch", "reuse", "BOOLEAN NOT NULL DEFAULT TRUE"),
+    ("step", "reused_from", "VARCHAR(120)"),
 )
 
 

@@ -65,6 +65,18 @@ class InMemoryMediaStore:
             raise StorageError(f"no object {self._full(key)!r} in bucket {self.bucket!r}", code="NoSuchKey")
         return blob.data
 
+    def copy_object(self, source: str, key: str, sha256: str, size: int, content_type: str) -> StoredObject:
+        data = self.get_bytes(source)
+        if hashlib.sha256(data).hexdigest() != sha256 or len(data) != size:
+            raise StorageError(
+                f"verification of {self._full(key)!r} failed", retryable=True, code="VerifyFailed"
+            )
+        return self.put_bytes(key, data, content_type)
+
+    def etag_of(self, bucket: str, key: str) -> str | None:
+        blob = self.objects.get(key) if bucket == self.bucket else None
+        return f'"{blob.sha256[:32]}"' if blob is not None else None
+
     def iter_bytes(self, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         data = self.get_bytes(key)
         for start in range(0, len(data), chunk_size):

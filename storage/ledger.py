@@ -4,7 +4,8 @@
 - :mod:`storage.ledger_reads`: batches, items, steps, counts;
 - :mod:`storage.ledger_writes`: guarded transitions (compare-and-set on one row), attempts, job counting;
 - :mod:`storage.ledger_progress`: settling items once, the batch barrier, the reconciler's queries;
-- :mod:`storage.claims` (``Ledger.claims``): who owns a remote job, unconfirmed steps, schedule firings.
+- :mod:`storage.claims` (``Ledger.claims``): who owns a remote job, unconfirmed steps, schedule firings;
+- :mod:`storage.catalog` (``Ledger.catalog``): content keys across batches, reuse of done outputs.
 
 SQL errors are SQLAlchemy's (``sqlalchemy.exc``); the engine and its upgrades are :mod:`storage.db`.
 """
@@ -13,9 +14,17 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from storage.catalog import Catalog
 from storage.claims import Claims
 from storage.db import get_engine
-from storage.ledger_base import ITEM_BATCH_STATE, ITEM_OPEN, chunked, idempotency_key, new_batch_id
+from storage.ledger_base import (
+    ITEM_BATCH_STATE,
+    ITEM_OPEN,
+    STEP_CONTENT_KEY,
+    chunked,
+    idempotency_key,
+    new_batch_id,
+)
 from storage.ledger_create import Creation
 from storage.ledger_progress import Progress
 from storage.ledger_writes import StepWrites
@@ -29,4 +38,6 @@ class Ledger(Creation, StepWrites, Progress):
     def __init__(self, url_or_engine: str | Engine) -> None:
         self.engine = get_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
         ITEM_BATCH_STATE.create(self.engine, checkfirst=True)
+        STEP_CONTENT_KEY.create(self.engine, checkfirst=True)
         self.claims = Claims(self.engine)
+        self.catalog = Catalog(self.engine)

@@ -31,6 +31,8 @@ T = TypeVar("T")
 #: Items of a batch by state in feed order: the feeder's claim and the per-item batch barrier read ranges of
 #: it instead of scanning every item of the batch (which made finishing N items cost O(N²)).
 ITEM_BATCH_STATE = Index("ix_item_batch_state_seq", Item.batch_id, Item.state, Item.seq)  # type: ignore[arg-type]
+#: Done steps by content key: reuse looks keys up in bulk, never scanning (storage/catalog.py).
+STEP_CONTENT_KEY = Index("ix_step_content_key", Step.content_key, Step.state)  # type: ignore[arg-type]
 ITEM_OPEN = ("pending", "queued")
 STEP_ORDER = (col(Step.variant), col(Step.index), col(Step.branch))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import insert, update
@@ -39,10 +39,13 @@ class Creation(LedgerBase):
         spec_path: str | None = None,
         schedule: str | None = None,
         batch_id: str | None = None,
+        reuse: bool = True,
+        content_keys: Callable[[str, dict[str, Any]], dict[tuple[int, int, str], str]] | None = None,
     ) -> Batch:
         """Write a batch, its items and every planned step, in chunks (bounded memory).
 
-        ``steps`` are dicts with at least ``kind``, ``remote_kind`` and ``variants``.
+        ``steps`` are dicts with at least ``kind``, ``remote_kind`` and ``variants``. ``content_keys(item
+        key, fields)`` gives each planned step's content key by ``(variant, index, branch)``.
         """
         batch = Batch(
             id=batch_id or new_batch_id(),
@@ -52,6 +55,7 @@ class Creation(LedgerBase):
             max_jobs=max_jobs,
             spec_path=spec_path,
             schedule=schedule,
+            reuse=reuse,
             state="creating",
         )
         with self.session() as s:
@@ -74,6 +78,7 @@ class Creation(LedgerBase):
             with self.engine.begin() as conn:
                 ids = [row[0] for row in conn.execute(add_items, [{**r, "created_at": now} for r in rows])]
                 for item_id, row in zip(ids, rows, strict=True):
+                    keys = content_keys(row["key"], row["fields"]) if content_keys else {}
                     rows_of_steps.extend(
                         {
                             **step_defaults,
@@ -87,6 +92,7 @@ class Creation(LedgerBase):
                             "variant": variant,
                             "branch": branch,
                             "remote_kind": steps[index]["remote_kind"],
+                            "content_key": keys.get((variant, index, branch)),
                             "updated_at": now,
                         }
                         for variant, index, branch in plan

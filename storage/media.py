@@ -111,6 +111,31 @@ class S3MediaStore:
             raise translate(exc, self.bucket, f"upload {full}") from exc
         return self._verify_stored(key, body.sha256, body.size, content_type)
 
+    def copy_object(self, source: str, key: str, sha256: str, size: int, content_type: str) -> StoredObject:
+        """A server-side copy of the stored object ``source`` to ``key`` (same bucket and prefix; its
+        metadata, sha256 included, is kept), verified against ``sha256`` and ``size``. Nothing passes
+        through this process, whatever the size (boto3's managed copy goes multipart past 5 GiB).
+
+        Raises:
+            StorageError: the source is missing (``NoSuchKey``) or the copy failed or does not verify.
+        """
+        full = self.full_key(key)
+        try:
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self.full_key(source)},
+                self.bucket,
+                full,
+                Config=transfer_config(),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                missing = f"no object {self.full_key(source)!r} in bucket {self.bucket!r} to reuse"
+                raise StorageError(missing, code="NoSuchKey") from exc
+            raise translate(exc, self.bucket, f"copy {source} to {full}") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, self.bucket, f"copy {source} to {full}") from exc
+        return self._verify_stored(key, sha256, size, content_type)
+
     def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
         """One PutObject of ``data`` with its sha256 in the metadata, verified. Raises StorageError.
 
@@ -154,6 +179,21 @@ class S3MediaStore:
             raise translate(exc, self.bucket, f"download {full}") from exc
         except BotoCoreError as exc:
             raise translate(exc, self.bucket, f"download {full}") from exc
+
+    def etag_of(self, bucket: str, key: str) -> str | None:
+        """The ETag of any object the credentials can read (an ``s3://`` input photo), None if missing.
+
+        Raises:
+            StorageError: the endpoint failed.
+        """
+        try:
+            return str(self.client.head_object(Bucket=bucket, Key=key).get("ETag") or "") or None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise translate(exc, bucket, f"inspect {key}") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, bucket, f"inspect {key}") from exc
 
     def head(self, key: str) -> StoredObject | None:
         """The stored object's facts, or None when there is no such key. Raises StorageError."""

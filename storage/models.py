@@ -43,6 +43,8 @@ class Batch(SQLModel, table=True):
     state: str = Field(default="running", index=True, max_length=20)
     message: str | None = Field(default=None, sa_column=Column(Text))
     max_jobs: int | None = None
+    #: its steps may reuse done outputs of earlier batches by content key (``--fresh``: no)
+    reuse: bool = True
     jobs_submitted: int = 0
     items_total: int = 0
     items_fed: int = 0
@@ -87,6 +89,10 @@ class Step(SQLModel, table=True):
     remote_id: str | None = Field(default=None, max_length=64)
     #: the remote id was found by listing after a lost answer (not read from the POST's own answer)
     adopted: bool = False
+    #: what this step would produce, as a hash (letzflow.spec.content): equal keys, equal outputs
+    content_key: str | None = Field(default=None, max_length=64)
+    #: "{batch id}/{step id}" of the done step whose outputs this one reused instead of paying again
+    reused_from: str | None = Field(default=None, max_length=120)
     progress: float = 0.0
     attempts: int = 0
     submit_attempts: int = 0
@@ -118,6 +124,14 @@ class Attempt(SQLModel, table=True):
     duration_ms: int = 0
     outcome: str = Field(max_length=40)
     error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ContentClaim(SQLModel, table=True):
+    """Which step renders a content key: two batches planning the same new content pay for it once."""
+
+    content_key: str = Field(primary_key=True, max_length=64)
+    step_id: int
+    claimed_at: datetime = Field(default_factory=utcnow)
 
 
 class ScheduleFiring(SQLModel, table=True):

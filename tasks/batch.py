@@ -13,6 +13,7 @@ from storage import lanes
 from storage.layout import manifest_key
 from storage.models import Batch, utcnow
 from tasks import messages, runtime
+from tasks.catalog import PhotoIdentities, content_keys_for, reuse_done
 from tasks.pipelines import enqueue_item
 
 log = logging.getLogger(__name__)
@@ -125,12 +126,13 @@ def manifest(batch: Batch) -> dict[str, Any]:
                         "kind": st.kind,
                         "variant": st.variant + 1,
                         "branch": lanes.label(st.branch),
-                        "letzai_id": st.remote_id,
+                        "letzai_id": st.remote_id or (out.get("reused_from") or {}).get("letzai_id"),
                         "image_id": out.get("image_id"),
                         "key": out["key"],
                         "sha256": out["sha256"],
                         "size": out["size"],
                         "content_type": out["content_type"],
+                        **({"reused_from": out["reused_from"]} if out.get("reused_from") else {}),
                     }
                 )
             if st.state in ("failed", "skipped", "cancelled") or (st.error_message and st.state != "done"):
@@ -193,15 +195,26 @@ def finalize(batch_id: str) -> bool:
     return finished
 
 
-def start_spec(spec: BatchSpec, *, name: str | None = None, schedule: str | None = None) -> Batch:
-    """Record a validated spec as a new batch (items and planned steps) and start its feeder.
+def start_spec(
+    spec: BatchSpec,
+    *,
+    name: str | None = None,
+    schedule: str | None = None,
+    fresh: bool = False,
+    photos: PhotoIdentities | None = None,
+) -> Batch:
+    """Record a validated spec as a new batch (items and planned steps, each with its content key), mark
+    the steps an earlier batch already rendered as reused (unless ``fresh`` or the spec says
+    ``reuse: false``), and start its feeder.
 
     Raises:
         StorageError: the bucket is missing or the endpoint refuses (nothing is recorded or sent).
     """
-
-    runtime.store().check()  # a missing bucket is a clear error now, not a failed copy after paying
-    batch = runtime.ledger().create_batch(
+    store = runtime.store()
+    store.check()  # a missing bucket is a clear error now, not a failed copy after paying
+    reuse = spec.reuse and not fresh
+    ledger = runtime.ledger()
+    batch = ledger.create_batch(
         name=name or spec.name,
         spec_hash=spec.spec_hash,
         steps=spec.step_dicts(),
@@ -209,6 +222,12 @@ def start_spec(spec: BatchSpec, *, name: str | None = None, schedule: str | None
         max_jobs=spec.max_jobs,
         spec_path=str(spec.source_path) if spec.source_path else None,
         schedule=schedule,
+        reuse=reuse,
+        content_keys=content_keys_for(spec, photos or PhotoIdentities(store)),
     )
+    if reuse:
+        reused = reuse_done(ledger, batch)
+        if reused:
+            log.info("batch %s: %d steps reuse outputs of earlier batches", batch.id, reused)
     messages.send(messages.FEED_BATCH, batch.id)
     return batch

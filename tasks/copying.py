@@ -32,23 +32,30 @@ def copy(step_id: int) -> Outcome:
     stored = []
     try:
         for k, result in enumerate(results):
-            media = open_media(result["url"])
+            reused = result.get("reuse_key")
+            content_type = result["content_type"] if reused else None
+            media = None if reused else open_media(result["url"])
             key = media_key(
                 batch.name,
                 batch.id,
                 item.key,
                 step.index,
                 step.kind,
-                extension(media.content_type, result["url"]),
+                extension(content_type or media.content_type, str(result.get("url") or reused)),  # type: ignore[union-attr]
                 variant=step.variant,
                 fanned_out=fanned_out,
                 branch=step.branch,
                 output=k,
                 outputs=len(results),
             )
-            obj = runtime.store().put_stream(
-                key, media.chunks(), media.content_type, expected_size=media.length
-            )
+            if reused:
+                # an earlier batch's verified output of the same content key: a server-side copy, no job
+                obj = runtime.store().copy_object(reused, key, result["sha256"], result["size"], content_type)
+            else:
+                assert media is not None
+                obj = runtime.store().put_stream(
+                    key, media.chunks(), media.content_type, expected_size=media.length
+                )
             stored.append(
                 {
                     "key": obj.key,
@@ -57,6 +64,18 @@ def copy(step_id: int) -> Outcome:
                     "content_type": obj.content_type,
                     "image_id": result.get("image_id"),
                     "source_url": result["url"],
+                    **(
+                        {
+                            "reused_from": {
+                                "batch": result.get("origin_batch"),
+                                "step": result.get("origin_step"),
+                                "key": reused,
+                                "letzai_id": result.get("origin_remote_id"),
+                            }
+                        }
+                        if reused
+                        else {}
+                    ),
                 }
             )
     except (LetzAIError, Exception) as exc:

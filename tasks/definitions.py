@@ -161,8 +161,10 @@ def offer_reconcile(*, startup: bool = False) -> bool:
 
 
 @letzflow_task("batch")
-def run_schedule(self: Task, name: str, spec_path: str, cron: str | None = None) -> str | None:
+def run_schedule(
+    self: Task, name: str, spec_path: str, cron: str | None = None, reuse: bool = True
+) -> str | None:
     """A schedule fired: claim the firing, then start its batch unless the previous one is still open."""
     from tasks.firing import fire
 
-    return fire(name, spec_path, cron=cron)
+    return fire(name, spec_path, cron=cron, reuse=reuse)

@@ -26,7 +26,9 @@ def firing_time(cron: str | None, now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0)
 
 
-def fire(name: str, spec_path: str, now: datetime | None = None, cron: str | None = None) -> str | None:
+def fire(
+    name: str, spec_path: str, now: datetime | None = None, cron: str | None = None, reuse: bool = True
+) -> str | None:
     """Start one scheduled batch, unless another beat already started this firing or the schedule's
     previous batch is still open. Returns its id.
 
@@ -56,7 +58,7 @@ def fire(name: str, spec_path: str, now: datetime | None = None, cron: str | Non
         return None
     stamp = slot.strftime("%Y%m%d-%H%M")
     spec = load_spec(spec_path)
-    batch = start_spec(spec, name=f"{name}-{stamp}", schedule=name)
+    batch = start_spec(spec, name=f"{name}-{stamp}", schedule=name, fresh=not reuse)
     ledger.claims.record_firing(name, slot, batch.id)
     log.info("schedule %s: started batch %s", name, batch.id)
     return batch.id

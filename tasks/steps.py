@@ -134,6 +134,11 @@ def submit(step_id: int) -> Outcome:
     wait = runtime.rate().take()
     if wait > 0:
         return again(wait, "rate limited locally")
+    if step.content_key and batch.reuse and step.submit_attempts == 0:
+        shared = _rendered_elsewhere(step, batch)
+        if shared is not None:
+            runtime.inflight().release(step_id)
+            return shared
     attempts = ledger.begin_submit_counted(step_id, batch.id)
     if attempts is None:
         runtime.inflight().release(step_id)
@@ -147,6 +152,31 @@ def submit(step_id: int) -> Outcome:
         )
         return NEXT
     return _post(step, batch, item, previous)
+
+
+def _rendered_elsewhere(step: Step, batch: Batch) -> Outcome | None:
+    """Another batch is rendering (or has rendered) this step's content: reuse it rather than pay again.
+
+    None: this step renders it. The wait is bounded by the other step's own bounds (its deadline, its
+    batch stopping): once it ends without outputs, or its batch is no longer running, this step takes over.
+    """
+    ledger = runtime.ledger()
+    assert step.id is not None and step.content_key is not None
+    holder_id = ledger.claims.claim_content(step.content_key, step.id)
+    if holder_id == step.id:
+        return None
+    holder = ledger.step(holder_id)
+    if holder is None or holder.batch_id == batch.id:
+        return None  # the same content twice in one batch: each item renders its own
+    if holder.state == "done" and holder.outputs:
+        ledger.catalog.reuse([(step.id, holder)])
+        log.info("step %s: reusing step %s of batch %s (same content)", step.id, holder.id, holder.batch_id)
+        return NEXT
+    other = ledger.batch(holder.batch_id)
+    if other is None or other.state != "running":
+        return None
+    ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=35))
+    return again(3, f"batch {holder.batch_id} is rendering the same content")
 
 
 def _post(step: Step, batch: Batch, item: Item, previous: Step | None) -> Outcome:

@@ -77,12 +77,44 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"  total LetzAI jobs: {spec.total_jobs()}"
             + (f" (max_jobs {spec.max_jobs})" if spec.max_jobs else "")
         )
+        _print_reuse(spec, fresh=args.fresh, photos=None)
         console.print("dry run: nothing was submitted")
         return EXIT_OK
-    return start_batch(spec, wait=args.wait, schedule=None)
+    return start_batch(spec, wait=args.wait, schedule=None, fresh=args.fresh)
 
 
-def start_batch(spec, *, wait: bool, schedule: str | None, name: str | None = None) -> int:  # type: ignore[no-untyped-def]
+def _print_reuse(spec, *, fresh: bool, photos) -> None:  # type: ignore[no-untyped-def]
+    """Per step: reused, changed since the catalog's last run, new; the jobs to pay; vanished items."""
+    from config.settings import ConfigError
+    from tasks import runtime
+    from tasks.catalog import PhotoIdentities, summarize
+
+    try:
+        ledger, store = runtime.ledger(), runtime.store()
+    except ConfigError as exc:
+        console.print(f"  reuse of earlier outputs not looked up ({exc})", highlight=False)
+        return
+    fresh = fresh or not spec.reuse
+    plan = summarize(ledger, spec, photos or PhotoIdentities(store), fresh=fresh)
+    for n, step in enumerate(plan.steps, 1):
+        console.print(
+            f"  step {n} {step.kind}: {step.reused} reused, {step.changed} changed, {step.new} new "
+            f"-> {step.to_pay} jobs to pay"
+        )
+    why = "rendering anew: --fresh or reuse: false" if fresh else f"{plan.reused} reused from earlier batches"
+    console.print(f"  [bold]LetzAI jobs to pay: {plan.jobs_to_pay}[/] ({why})")
+    if plan.disappeared:
+        shown = ", ".join(plan.disappeared[:20]) + (" …" if len(plan.disappeared) > 20 else "")
+        console.print(
+            f"  {len(plan.disappeared)} item(s) of the last run ({plan.previous}) are not in this spec "
+            f"(their media stay in storage): {shown}",
+            highlight=False,
+        )
+
+
+def start_batch(
+    spec, *, wait: bool, schedule: str | None, name: str | None = None, fresh: bool = False
+) -> int:  # type: ignore[no-untyped-def]
     """Record a validated spec as a batch (or find the same one from an earlier run) and enqueue it."""
     from tasks import runtime
     from tasks.batch import start_spec
@@ -108,7 +140,11 @@ def start_batch(spec, *, wait: bool, schedule: str | None, name: str | None = No
                 )
         batch = existing
     else:
-        batch = start_spec(spec, name=batch_name, schedule=schedule)
+        from tasks.catalog import PhotoIdentities
+
+        photos = PhotoIdentities(runtime.store())
+        _print_reuse(spec, fresh=fresh, photos=photos)
+        batch = start_spec(spec, name=batch_name, schedule=schedule, fresh=fresh, photos=photos)
         console.print(
             f"batch [bold]{batch.id}[/] ({batch_name}): {batch.items_total} items, "
             f"{spec.total_jobs()} LetzAI jobs planned"
@@ -297,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="show progress; exit 0 only if every item succeeded")
     p.add_argument(
         "--dry-run", action="store_true", help="print the plan and the jobs it would create; submit nothing"
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="render every step anew instead of reusing done outputs of earlier batches (same content)",
     )
     p.set_defaults(func=cmd_run)
 

@@ -258,5 +258,12 @@ def _figures(item: Item, step: Step, media: MediaRef) -> str:
             )
         else:
             body = f'<a class="thumb ph" href="{e(src)}" target="_blank">{e(content_type or "file")}</a>'
-        parts.append(f"<figure>{body}{caption}</figcaption></figure>")
+        origin = out.get("reused_from") or {}
+        reused = (
+            f'<span class="t" title="no job paid: the same content was rendered by batch '
+            f'{e(str(origin.get("batch")))}">reused · {e(str(origin.get("batch")))}</span>'
+            if origin
+            else ""
+        )
+        parts.append(f"<figure>{body}{caption}{reused}</figcaption></figure>")
     return "".join(parts)

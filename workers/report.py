@@ -43,7 +43,7 @@ PRESIGN_EXPIRES = 7 * 24 * 3600
 READ_CHUNK = 1024 * 1024
 CSV_COLUMNS = (
     "item_id", "status", "step", "kind", "variant", "branch", "step_state", "letzai_id", "image_id",
-    "key", "sha256", "size", "content_type", "error",
+    "key", "sha256", "size", "content_type", "reused_from", "error",
 )  # fmt: skip
 FINISHED_BATCH = ("done", "cancelled")
 
@@ -127,6 +127,12 @@ def write_manifest(batch: Batch, path: Path, *, partial: bool, generated_at: dat
     return path
 
 
+def _origin(out: dict[str, Any]) -> str:
+    """``batch/step`` an output was reused from (no job paid for it), or "" when rendered here."""
+    origin = out.get("reused_from") or {}
+    return f"{origin.get('batch')}/{origin.get('step')}" if origin else ""
+
+
 def csv_rows(item: Item, steps: list[Step]) -> Iterator[dict[str, Any]]:
     """One row per stored output and per failed step; an item with neither still gets one row."""
     emitted = False
@@ -142,6 +148,7 @@ def csv_rows(item: Item, steps: list[Step]) -> Iterator[dict[str, Any]]:
                 "image_id": out.get("image_id") or "", "key": out.get("key", ""),
                 "sha256": out.get("sha256", ""), "size": out.get("size", ""),
                 "content_type": out.get("content_type", ""), "error": "",
+                "reused_from": _origin(out),
             }  # fmt: skip
         if st.state == "failed":
             emitted = True

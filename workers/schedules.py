@@ -35,6 +35,8 @@ class Schedule:
     name: str
     cron: str
     spec: Path
+    #: firings reuse done outputs of earlier batches by content (a catalog sync); false: fresh content
+    reuse: bool = True
 
     def crontab(self) -> crontab:
         minute, hour, day_of_month, month, day_of_week = self.cron.split()
@@ -85,7 +87,10 @@ def load_schedules(path: str | Path) -> list[Schedule]:
             raise ScheduleError(
                 f"{where} ({name}) field spec: cannot read {spec_path}: {exc.strerror}"
             ) from exc
-        result.append(Schedule(name, cron, spec_path))
+        reuse = entry.get("reuse", True)
+        if not isinstance(reuse, bool):
+            raise ScheduleError(f"{where} ({name}) field reuse: {reuse!r} must be true or false")
+        result.append(Schedule(name, cron, spec_path, reuse))
     return result
 
 
@@ -95,7 +100,7 @@ def beat_entries(schedules: list[Schedule]) -> dict[str, dict[str, Any]]:
         f"schedule:{s.name}": {
             "task": "letzflow.run_schedule",
             "schedule": s.crontab(),
-            "args": (s.name, str(s.spec), s.cron),
+            "args": (s.name, str(s.spec), s.cron, s.reuse),
             "options": {"queue": "batch", "expires": 3600},
         }
         for s in schedules

@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-TOP_LEVEL = ("name", "description", "max_jobs", "steps", "items", "items_csv")
+TOP_LEVEL = ("name", "description", "max_jobs", "reuse", "steps", "items", "items_csv")
 
 
 @dataclass
@@ -58,6 +58,8 @@ class BatchSpec:
     name: str
     steps: list[StepSpec]
     max_jobs: int | None = None
+    #: reuse done outputs of earlier batches with the same content key (``reuse: false``: render anew)
+    reuse: bool = True
     source_path: Path | None = None
     spec_hash: str = ""
     item_count: int = 0
@@ -156,6 +158,10 @@ def _check_top(doc: dict[Any, Any], lines: dict[str, Any], log: ProblemLog) -> t
             lines.get("max_jobs"),
         )
         max_jobs = None
+    reuse = doc.get("reuse", True)
+    if not isinstance(reuse, bool):
+        what = f"{reuse!r} is invalid: true (reuse earlier outputs) or false"
+        log.add(None, "reuse", what, lines.get("reuse"))
     return name, max_jobs
 
 
@@ -241,6 +247,7 @@ def load_spec_text(text: str, fmt: str, base_dir: Path, source_path: Path | None
         name=name,
         steps=steps,
         max_jobs=max_jobs,
+        reuse=doc.get("reuse", True) is not False,
         source_path=source_path,
         spec_hash=digest.hexdigest(),
         _items=source,
