@@ -121,7 +121,7 @@ def check_outputs_match_sources(stack: EmbeddedStack, batch_id: str) -> int:
     assert stack.sim is not None
     lineage = check_lineage(led, batch_id, stack.sim.url)
     lineage.assert_clean()
-    assert lineage.checked >= len(led.steps_in(batch_id, ("done",)))
+    assert lineage.checked >= len(led.steps_in(batch_id, ("done",))), "a done step with no job to trace"
     return count
 
 

@@ -69,9 +69,14 @@ def check_lineage(led: Ledger, batch_id: str, sim_url: str) -> Lineage:
     holders: Counter[str] = Counter()
     for item, steps in led.iter_items_with_steps(batch_id):
         for st in steps:
-            if not st.remote_id:
+            origin = next((o["reused_from"] for o in st.outputs or [] if o.get("reused_from")), None)
+            remote_id = st.remote_id or (origin or {}).get("letzai_id")
+            if not remote_id:
                 continue
-            holders[st.remote_id] += 1
+            if st.remote_id:
+                holders[st.remote_id] += 1
+            # a reused step is checked through the job that rendered its content in the earlier batch
+            st = st.model_copy(update={"remote_id": remote_id})
             result.checked += 1
             where = f"item {item.key} step {st.index + 1} {st.kind} v{st.variant}"
             where += f" b{st.branch!r} job {st.remote_id}"

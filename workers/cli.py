@@ -122,7 +122,7 @@ def start_batch(
 
     ledger = runtime.ledger()
     batch_name = name or spec.name
-    existing = None if schedule else ledger.find_batch(batch_name, spec.spec_hash)
+    existing = None if (schedule or fresh) else ledger.find_batch(batch_name, spec.spec_hash)
     if existing is not None:
         console.print(
             f"batch {existing.id} ({batch_name}) already exists for this spec: {existing.state}; "
