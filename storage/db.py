@@ -95,6 +95,9 @@ ADDED_COLUMNS = (
     ("step", "adopted", "BOOLEAN NOT NULL DEFAULT FALSE"),
     ("step", "content_key", "VARCHAR(64)"),
     ("batch", "reuse", "BOOLEAN NOT NULL DEFAULT TRUE"),
+    ("batch", "priority", "INTEGER NOT NULL DEFAULT 5"),
+    ("batch", "weight", "FLOAT NOT NULL DEFAULT 1.0"),
+    ("batch", "max_inflight", "INTEGER"),
     ("step", "reused_from", "VARCHAR(120)"),
 )
 

@@ -40,6 +40,7 @@ class Creation(LedgerBase):
         schedule: str | None = None,
         batch_id: str | None = None,
         reuse: bool = True,
+        lane: tuple[int, float, int | None] = (5, 1.0, None),
         content_keys: Callable[[str, dict[str, Any]], dict[tuple[int, int, str], str]] | None = None,
     ) -> Batch:
         """Write a batch, its items and every planned step, in chunks (bounded memory).
@@ -56,6 +57,9 @@ class Creation(LedgerBase):
             spec_path=spec_path,
             schedule=schedule,
             reuse=reuse,
+            priority=lane[0],
+            weight=lane[1],
+            max_inflight=lane[2],
             state="creating",
         )
         with self.session() as s:

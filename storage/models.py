@@ -45,6 +45,10 @@ class Batch(SQLModel, table=True):
     max_jobs: int | None = None
     #: its steps may reuse done outputs of earlier batches by content key (``--fresh``: no)
     reuse: bool = True
+    #: lane for free in-flight slots (0-9, higher first; low 1, normal 5, high 9), share within it, own cap
+    priority: int = 5
+    weight: float = 1.0
+    max_inflight: int | None = None
     jobs_submitted: int = 0
     items_total: int = 0
     items_fed: int = 0

@@ -202,6 +202,7 @@ def start_spec(
     schedule: str | None = None,
     fresh: bool = False,
     photos: PhotoIdentities | None = None,
+    priority: int | None = None,
 ) -> Batch:
     """Record a validated spec as a new batch (items and planned steps, each with its content key), mark
     the steps an earlier batch already rendered as reused (unless ``fresh`` or the spec says
@@ -223,6 +224,7 @@ def start_spec(
         spec_path=str(spec.source_path) if spec.source_path else None,
         schedule=schedule,
         reuse=reuse,
+        lane=(spec.priority if priority is None else priority, spec.weight, spec.max_inflight),
         content_keys=content_keys_for(spec, photos or PhotoIdentities(store)),
     )
     if reuse:

@@ -33,6 +33,7 @@ def halt_batch(batch_id: str, state: str, exc: LetzAIError) -> bool:
     )
     if changed:
         log.warning("batch %s %s", batch_id, halt_message(state, batch_id, exc))
+        runtime.inflight().forget_batch(batch_id)  # its waiters leave the line: other batches get the slots
     return changed
 
 
@@ -65,6 +66,7 @@ def cancel_batch(batch_id: str, settle_seconds: float = 10.0) -> dict[str, int]:
     ledger.set_batch_state(
         batch_id, ("running", "paused", "stopped", "creating"), "cancelled", "cancelled by the user"
     )
+    runtime.inflight().forget_batch(batch_id)
     deadline = time.monotonic() + settle_seconds
     while ledger.steps_in(batch_id, ("submitting",)) and time.monotonic() < deadline:
         time.sleep(0.2)

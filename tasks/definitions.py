@@ -162,9 +162,14 @@ def offer_reconcile(*, startup: bool = False) -> bool:
 
 @letzflow_task("batch")
 def run_schedule(
-    self: Task, name: str, spec_path: str, cron: str | None = None, reuse: bool = True
+    self: Task,
+    name: str,
+    spec_path: str,
+    cron: str | None = None,
+    reuse: bool = True,
+    priority: int | None = None,
 ) -> str | None:
     """A schedule fired: claim the firing, then start its batch unless the previous one is still open."""
     from tasks.firing import fire
 
-    return fire(name, spec_path, cron=cron, reuse=reuse)
+    return fire(name, spec_path, cron=cron, reuse=reuse, priority=priority)

@@ -27,7 +27,12 @@ def firing_time(cron: str | None, now: datetime) -> datetime:
 
 
 def fire(
-    name: str, spec_path: str, now: datetime | None = None, cron: str | None = None, reuse: bool = True
+    name: str,
+    spec_path: str,
+    now: datetime | None = None,
+    cron: str | None = None,
+    reuse: bool = True,
+    priority: int | None = None,
 ) -> str | None:
     """Start one scheduled batch, unless another beat already started this firing or the schedule's
     previous batch is still open. Returns its id.
@@ -58,7 +63,7 @@ def fire(
         return None
     stamp = slot.strftime("%Y%m%d-%H%M")
     spec = load_spec(spec_path)
-    batch = start_spec(spec, name=f"{name}-{stamp}", schedule=name, fresh=not reuse)
+    batch = start_spec(spec, name=f"{name}-{stamp}", schedule=name, fresh=not reuse, priority=priority)
     ledger.claims.record_firing(name, slot, batch.id)
     log.info("schedule %s: started batch %s", name, batch.id)
     return batch.id

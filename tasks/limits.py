@@ -13,8 +13,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import redis
+
+from tasks.limits_lua import ACQUIRE, FORGET, RELEASE
 
 INFLIGHT_KEY = "letzflow:inflight"
 WAITING_KEY = "letzflow:inflight:waiting"
@@ -25,44 +28,25 @@ HOLD_KEY = "letzflow:inflight:hold"
 #: A waiter trusts the measured slot time up to this multiple of the learned first-look time.
 HOLD_BOUND = 2.0
 TOKENS_KEY = "letzflow:ratelimit"
+SEEN_KEY = "letzflow:inflight:seen"
+STEP_BATCH_KEY = "letzflow:inflight:step-batch"
+LANES_KEY = "letzflow:lanes"
+SERVED_KEY = "letzflow:lanes:served"
+PER_BATCH_KEY = "letzflow:inflight:per-batch"
 
-_ACQUIRE = """
-local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 600)
-local held = redis.call('ZSCORE', KEYS[1], ARGV[2])
-local free = tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[1])
--- a newcomer takes a free slot only if no waiter is in line for it; a waiter takes any free slot
-local in_line = redis.call('ZSCORE', KEYS[2], ARGV[2])
-if not in_line and free > 0 then
-  free = free - redis.call('ZCARD', KEYS[2])
-end
-if held or free > 0 then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[2])
-  redis.call('ZREM', KEYS[2], ARGV[2])
-  if not held then
-    redis.call('ZADD', KEYS[3], now, ARGV[2])
-  end
-  return -1
-end
-redis.call('ZADD', KEYS[2], 'NX', now, ARGV[2])
-local rank = redis.call('ZRANK', KEYS[2], ARGV[2]) + 1
-return {rank, redis.call('HGET', KEYS[4], 'mean') or ''}
-"""
 
-_RELEASE = """
-local now = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 7200)
-local since = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]))
-redis.call('ZREM', KEYS[2], ARGV[1])
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 and since then
-  local hold = math.max(0, now - since)
-  local mean = tonumber(redis.call('HGET', KEYS[3], 'mean'))
-  if mean then mean = mean + 0.05 * (hold - mean) else mean = hold end
-  redis.call('HSET', KEYS[3], 'mean', tostring(mean))
-  redis.call('EXPIRE', KEYS[3], 86400)
-end
-"""
+@dataclass(frozen=True)
+class Lane:
+    """Where a step's batch stands for free slots: its priority (higher first), its weight within its
+    priority (share of slots while backlogged), and its own cap (0: none)."""
+
+    batch_id: str = "_"
+    priority: int = 5
+    weight: float = 1.0
+    max_inflight: int = 0
+
+
+DEFAULT_LANE = Lane()
 
 _TOKEN = """
 local rate = tonumber(ARGV[1])
@@ -97,28 +81,40 @@ class InflightLimiter:
         self.redis = client
         self.max_inflight = max_inflight
         self.lease = lease
-        self._acquire = client.register_script(_ACQUIRE)
-        self._release = client.register_script(_RELEASE)
+        self._acquire = client.register_script(ACQUIRE)
+        self._release = client.register_script(RELEASE)
+        self._forget = client.register_script(FORGET)
 
-    def _ask(self, step_id: int) -> tuple[int, float | None]:
+    def _ask(self, step_id: int, lane: Lane = DEFAULT_LANE) -> tuple[int, float | None]:
         """``(0, None)`` when granted, else ``(place in line, mean seconds a slot is held, if known)``."""
+        keys = [INFLIGHT_KEY, WAITING_KEY, SINCE_KEY, HOLD_KEY, SEEN_KEY, STEP_BATCH_KEY, LANES_KEY]
         result = self._acquire(
-            keys=[INFLIGHT_KEY, WAITING_KEY, SINCE_KEY, HOLD_KEY],
-            args=[time.time(), step_id, self.max_inflight, self.lease],
+            keys=[*keys, SERVED_KEY, PER_BATCH_KEY],
+            args=[
+                time.time(),
+                step_id,
+                self.max_inflight,
+                self.lease,
+                lane.batch_id,
+                lane.priority,
+                lane.weight,
+                lane.max_inflight,
+            ],
         )
         if not isinstance(result, list):
             return 0, None
         mean = result[1].decode() if isinstance(result[1], bytes) else str(result[1])
         return int(result[0]), float(mean) if mean else None
 
-    def acquire(self, step_id: int) -> int:
+    def acquire(self, step_id: int, lane: Lane = DEFAULT_LANE) -> int:
         """Take a slot for ``step_id``. Returns 0 when granted (or already held), else its place in line.
 
-        Waiters keep the place of their first refusal (first come, first asked) for up to 10 minutes.
+        Waiters keep the place of their first refusal (first come, first asked) for up to 10 minutes, as
+        long as they ask again within a minute; lanes decide between batches (:mod:`tasks.limits_lua`).
         """
-        return self._ask(step_id)[0]
+        return self._ask(step_id, lane)[0]
 
-    def acquire_or_wait(self, step_id: int, expected_job_seconds: float) -> float:
+    def acquire_or_wait(self, step_id: int, expected_job_seconds: float, lane: Lane = DEFAULT_LANE) -> float:
         """Take a slot for ``step_id``: 0 when granted, else the seconds to wait before asking again.
 
         ``expected_job_seconds``: the learned first-look time of such jobs (a low quantile of their
@@ -127,7 +123,7 @@ class InflightLimiter:
         waiters told to come back that late would leave freed slots idle. Asking early costs a refused ask;
         asking late costs a slot.
         """
-        rank, hold = self._ask(step_id)
+        rank, hold = self._ask(step_id, lane)
         if not rank:
             return 0.0
         bound = HOLD_BOUND * expected_job_seconds
@@ -153,7 +149,24 @@ class InflightLimiter:
 
     def release(self, step_id: int) -> None:
         """Free the slot of ``step_id`` (its hold time, if it was held, goes into the mean)."""
-        self._release(keys=[INFLIGHT_KEY, SINCE_KEY, HOLD_KEY], args=[str(step_id), time.time()])
+        self._release(
+            keys=[INFLIGHT_KEY, SINCE_KEY, HOLD_KEY, STEP_BATCH_KEY, PER_BATCH_KEY],
+            args=[str(step_id), time.time()],
+        )
+
+    def forget_batch(self, batch_id: str) -> None:
+        """A batch paused, stopped or cancelled: its waiters leave the line and its share goes back now."""
+        self._forget(keys=[WAITING_KEY, SEEN_KEY, STEP_BATCH_KEY, LANES_KEY, SERVED_KEY], args=[batch_id])
+
+    def held_by_batch(self) -> dict[str, int]:
+        """Slots held per batch (what ``letzflow status`` shows as each batch's share of the cap)."""
+        raw = self.redis.hgetall(PER_BATCH_KEY)
+        out = {}
+        for k, v in raw.items():  # type: ignore[union-attr]
+            key = k.decode() if isinstance(k, bytes) else str(k)
+            if int(v) > 0:
+                out[key] = int(v)
+        return out
 
     def holders(self) -> set[str]:
         return {
@@ -182,6 +195,21 @@ class InflightLimiter:
         if wanted:
             expiry = recent_floor - 1
             pipe.zadd(INFLIGHT_KEY, {s: expiry for s in wanted})
+        pipe.execute()
+        self._recount(wanted | recent)
+
+    def _recount(self, held: set[str]) -> None:
+        """Slots per batch from the held set (a crash or a Redis loss leaves the counters off)."""
+        counts: dict[str, int] = {}
+        if held:
+            for batch in self.redis.hmget(STEP_BATCH_KEY, sorted(held)):
+                if batch is not None:
+                    key = batch.decode() if isinstance(batch, bytes) else str(batch)
+                    counts[key] = counts.get(key, 0) + 1
+        pipe = self.redis.pipeline()
+        pipe.delete(PER_BATCH_KEY)
+        if counts:
+            pipe.hset(PER_BATCH_KEY, mapping=dict(counts))  # type: ignore[arg-type]
         pipe.execute()
 
 

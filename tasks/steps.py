@@ -23,6 +23,7 @@ from storage.models import STEP_TERMINAL, Batch, Item, Step, as_utc, utcnow
 from tasks import runtime
 from tasks.batch_control import cancel_step, halt_batch, interrupt_job
 from tasks.inputs import request_for, resource
+from tasks.limits import Lane
 from tasks.polling import ended_within, next_poll_delay
 from tasks.recovery import Found, find_created_job
 
@@ -124,7 +125,8 @@ def submit(step_id: int) -> Outcome:
     if step.state == "submitting":
         return _recover_submit(step, batch, item, previous)
 
-    delay = runtime.inflight().acquire_or_wait(step_id, runtime.expected_duration(step.remote_kind))
+    lane = Lane(batch.id, batch.priority, batch.weight, batch.max_inflight or 0)
+    delay = runtime.inflight().acquire_or_wait(step_id, runtime.expected_duration(step.remote_kind), lane)
     if delay:
         due = utcnow() + timedelta(seconds=delay + 30)
         if step.next_poll_at is None or as_utc(step.next_poll_at) < due - timedelta(seconds=20):

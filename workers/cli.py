@@ -80,7 +80,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_reuse(spec, fresh=args.fresh, photos=None)
         console.print("dry run: nothing was submitted")
         return EXIT_OK
-    return start_batch(spec, wait=args.wait, schedule=None, fresh=args.fresh)
+    priority = None
+    if args.priority is not None:
+        from letzflow.spec.document import parse_priority
+
+        raw = int(args.priority) if str(args.priority).isdigit() else args.priority
+        priority = parse_priority(raw)
+        if priority is None:
+            return _fail(f"--priority {args.priority!r} is invalid: low, normal, high or a whole number 0-9")
+    return start_batch(spec, wait=args.wait, schedule=None, fresh=args.fresh, priority=priority)
 
 
 def _print_reuse(spec, *, fresh: bool, photos) -> None:  # type: ignore[no-untyped-def]
@@ -113,7 +121,13 @@ def _print_reuse(spec, *, fresh: bool, photos) -> None:  # type: ignore[no-untyp
 
 
 def start_batch(
-    spec, *, wait: bool, schedule: str | None, name: str | None = None, fresh: bool = False
+    spec,
+    *,
+    wait: bool,
+    schedule: str | None,
+    name: str | None = None,
+    fresh: bool = False,
+    priority: int | None = None,
 ) -> int:  # type: ignore[no-untyped-def]
     """Record a validated spec as a batch (or find the same one from an earlier run) and enqueue it."""
     from tasks import runtime
@@ -144,7 +158,9 @@ def start_batch(
 
         photos = PhotoIdentities(runtime.store())
         _print_reuse(spec, fresh=fresh, photos=photos)
-        batch = start_spec(spec, name=batch_name, schedule=schedule, fresh=fresh, photos=photos)
+        batch = start_spec(
+            spec, name=batch_name, schedule=schedule, fresh=fresh, photos=photos, priority=priority
+        )
         console.print(
             f"batch [bold]{batch.id}[/] ({batch_name}): {batch.items_total} items, "
             f"{spec.total_jobs()} LetzAI jobs planned"
@@ -182,6 +198,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     batch = _batch(args.batch)
     ledger = _ledger()
     console.print(status_table(ledger, batch))
+    from tasks import runtime
+    from workers.progress import lanes_table
+
+    lanes = lanes_table(ledger, runtime.settings().letzai_max_inflight)
+    if lanes is not None:
+        console.print(lanes)
     if batch.message:
         console.print(batch.message, highlight=False)
     for key, reason in failures(ledger, batch.id):
@@ -333,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="show progress; exit 0 only if every item succeeded")
     p.add_argument(
         "--dry-run", action="store_true", help="print the plan and the jobs it would create; submit nothing"
+    )
+    p.add_argument(
+        "--priority",
+        default=None,
+        help="the batch's lane for free in-flight slots: low, normal, high or 0-9 (default: the spec's)",
     )
     p.add_argument(
         "--fresh",

@@ -45,13 +45,38 @@ def eta_seconds(batch: Batch, item_counts: dict[str, int]) -> float | None:
     return elapsed / finished * left
 
 
+def lane_text(batch: Batch) -> str:
+    """``priority 9 (high) · weight 1`` (and its own cap), as a batch's row in the lanes shows it."""
+    names = {1: "low", 5: "normal", 9: "high"}
+    name = f" ({names[batch.priority]})" if batch.priority in names else ""
+    cap = f" · max_inflight {batch.max_inflight}" if batch.max_inflight else ""
+    return f"priority {batch.priority}{name} · weight {batch.weight:g}{cap}"
+
+
+def lanes_table(ledger: Ledger, cap: int) -> Table | None:
+    """Every open batch's lane, weight, LetzAI jobs in flight and share of the global cap."""
+    open_batches = ledger.batches_in(("running", "paused", "stopped"))
+    if not open_batches:
+        return None
+    inflight: dict[str, int] = {}
+    for step in ledger.inflight_steps():
+        inflight[step.batch_id] = inflight.get(step.batch_id, 0) + 1
+    table = Table(title=f"open batches (LETZAI_MAX_INFLIGHT {cap})", title_justify="left")
+    for col in ("batch", "name", "state", "lane", "in flight", "share of cap"):
+        table.add_column(col, justify="right" if col in ("in flight", "share of cap") else "left")
+    for b in sorted(open_batches, key=lambda b: (-b.priority, b.created_at)):
+        n = inflight.get(b.id, 0)
+        table.add_row(b.id, b.name, b.state, lane_text(b), str(n), f"{100 * n / max(1, cap):.0f} %")
+    return table
+
+
 def status_table(ledger: Ledger, batch: Batch) -> Table:
     items = ledger.item_counts(batch.id)
     eta = eta_seconds(batch, items)
     title = (
         f"batch {batch.id} ({batch.name}): {batch.state} · items {items.get('done', 0)} done, "
         f"{items.get('failed', 0)} failed, {items.get('queued', 0) + items.get('pending', 0)} open of "
-        f"{batch.items_total}" + (f" · ETA {eta:.0f}s" if eta else "")
+        f"{batch.items_total}" + (f" · ETA {eta:.0f}s" if eta else "") + f" · {lane_text(batch)}"
     )
     table = Table(title=title, title_justify="left")
     for col in ("step", "done", "in flight", "waiting", "failed", "total"):

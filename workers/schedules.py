@@ -37,6 +37,8 @@ class Schedule:
     spec: Path
     #: firings reuse done outputs of earlier batches by content (a catalog sync); false: fresh content
     reuse: bool = True
+    #: the lane of its batches (0-9; None: the spec's own ``priority``)
+    priority: int | None = None
 
     def crontab(self) -> crontab:
         minute, hour, day_of_month, month, day_of_week = self.cron.split()
@@ -90,7 +92,16 @@ def load_schedules(path: str | Path) -> list[Schedule]:
         reuse = entry.get("reuse", True)
         if not isinstance(reuse, bool):
             raise ScheduleError(f"{where} ({name}) field reuse: {reuse!r} must be true or false")
-        result.append(Schedule(name, cron, spec_path, reuse))
+        priority = None
+        if "priority" in entry:
+            from letzflow.spec.document import parse_priority
+
+            priority = parse_priority(entry["priority"])
+            if priority is None:
+                raise ScheduleError(
+                    f"{where} ({name}) field priority: {entry['priority']!r} must be low, normal, high or 0-9"
+                )
+        result.append(Schedule(name, cron, spec_path, reuse, priority))
     return result
 
 
@@ -100,7 +111,7 @@ def beat_entries(schedules: list[Schedule]) -> dict[str, dict[str, Any]]:
         f"schedule:{s.name}": {
             "task": "letzflow.run_schedule",
             "schedule": s.crontab(),
-            "args": (s.name, str(s.spec), s.cron, s.reuse),
+            "args": (s.name, str(s.spec), s.cron, s.reuse, s.priority),
             "options": {"queue": "batch", "expires": 3600},
         }
         for s in schedules

@@ -48,7 +48,20 @@ __all__ = [
 ]
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-TOP_LEVEL = ("name", "description", "max_jobs", "reuse", "steps", "items", "items_csv")
+TOP_LEVEL = (
+    "name",
+    "description",
+    "max_jobs",
+    "reuse",
+    "priority",
+    "weight",
+    "max_inflight",
+    "steps",
+    "items",
+    "items_csv",
+)
+#: Named priorities (any whole number 0-9 works too; higher gets free slots first).
+PRIORITIES = {"low": 1, "normal": 5, "high": 9}
 
 
 @dataclass
@@ -60,6 +73,10 @@ class BatchSpec:
     max_jobs: int | None = None
     #: reuse done outputs of earlier batches with the same content key (``reuse: false``: render anew)
     reuse: bool = True
+    #: the lane for free in-flight slots (0-9, higher first), the share within it, and an own cap
+    priority: int = 5
+    weight: float = 1.0
+    max_inflight: int | None = None
     source_path: Path | None = None
     spec_hash: str = ""
     item_count: int = 0
@@ -165,6 +182,47 @@ def _check_top(doc: dict[Any, Any], lines: dict[str, Any], log: ProblemLog) -> t
     return name, max_jobs
 
 
+def parse_priority(value: Any) -> int | None:
+    """A priority name (low, normal, high) or a whole number 0-9 as its number; None when invalid."""
+    if isinstance(value, str) and value.strip().lower() in PRIORITIES:
+        return PRIORITIES[value.strip().lower()]
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 9:
+        return value
+    return None
+
+
+def _check_lane(doc: dict[Any, Any], lines: dict[str, Any], log: ProblemLog) -> tuple[int, float, int | None]:
+    """``priority``, ``weight`` and ``max_inflight``, each checked (the defaults: normal, 1, none)."""
+    priority = parse_priority(doc.get("priority", "normal"))
+    if priority is None:
+        log.add(
+            None,
+            "priority",
+            f"{doc.get('priority')!r} is invalid: low, normal, high, or a whole number 0-9 (higher first)",
+            lines.get("priority"),
+        )
+        priority = 5
+    weight = doc.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
+        log.add(
+            None,
+            "weight",
+            f"{weight!r} is invalid: a number above 0 (share within its priority)",
+            lines.get("weight"),
+        )
+        weight = 1
+    cap = doc.get("max_inflight")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        log.add(
+            None,
+            "max_inflight",
+            f"{cap!r} is invalid: a whole number of jobs >= 1",
+            lines.get("max_inflight"),
+        )
+        cap = None
+    return priority, float(weight), cap
+
+
 def _csv_source(
     value: Any, base_dir: Path, digest: Any, log: ProblemLog, line: int | None
 ) -> ItemSource | None:
@@ -223,6 +281,7 @@ def load_spec_text(text: str, fmt: str, base_dir: Path, source_path: Path | None
     lines = _node_lines(text)
     log = ProblemLog()
     name, max_jobs = _check_top(doc, lines, log)
+    priority, weight, max_inflight = _check_lane(doc, lines, log)
     steps, steps_ok = parse_steps(doc.get("steps"), base_dir, lines, log)
     digest = hashlib.sha256(
         json.dumps({k: v for k, v in doc.items() if k != "items_csv"}, sort_keys=True, default=str).encode()
@@ -248,6 +307,9 @@ def load_spec_text(text: str, fmt: str, base_dir: Path, source_path: Path | None
         steps=steps,
         max_jobs=max_jobs,
         reuse=doc.get("reuse", True) is not False,
+        priority=priority,
+        weight=weight,
+        max_inflight=max_inflight,
         source_path=source_path,
         spec_hash=digest.hexdigest(),
         _items=source,
