@@ -214,6 +214,7 @@ def _accepted(
             return NEXT
         log.error("step %s: took back job %s from the step that had adopted it", step.id, remote_id)
         ledger.transition(step.id, ("submitting",), "submitted", **values)
+    runtime.inflight().expect_release(step.id, now.timestamp() + first)
     return Outcome("next", first)
 
 
@@ -466,7 +467,7 @@ def poll(step_id: int) -> Outcome:
         progress=job.progress,
         next_poll_at=now + timedelta(seconds=delay + 30),
     )
-    runtime.inflight().refresh(step_id)
+    runtime.inflight().refresh(step_id, release_at=now.timestamp() + delay)
     return again(delay, f"{job.status} {job.progress:.0f}%")
 
 
