@@ -8,7 +8,7 @@ The first-look time is learned as a low quantile of durations, not their mean: a
 finds half the jobs already finished (their slot idles until the look), and timing looks by when jobs were
 *seen* done only ever drifts later. :func:`update_first_look` nudges it down for a job that took no longer
 than the current first-look time and up for one that took longer, settling where
-:data:`FIRST_LOOK_DONE_SHARE` of jobs end before the first look.
+:data:`FIRST_LOOK_DONE_SHARE` of jobs end before the first look (more of sub-second jobs: :func:`done_share`).
 
 A running job is compared with the *current* first-look time, using its duration as ``progress`` tells
 it (:func:`ended_within`), not merely counted as "not done at its look". That count is feedback with a
@@ -89,6 +89,25 @@ def next_poll_delay(
 
 #: Share of first looks that should find the job already done (a low quantile of durations).
 FIRST_LOOK_DONE_SHARE = 0.25
+#: The share for short jobs, and the first-look times (s) between which it rises to it (see done_share).
+SHORT_JOB_DONE_SHARE = 0.75
+SHORT_JOB_RANGE = (0.5, 1.5)
+
+
+def done_share(first_look: float) -> float:
+    """Share of first looks that should find the job done, for a first-look time of ``first_look`` s.
+
+    :data:`FIRST_LOOK_DONE_SHARE` for jobs of a few seconds and more. A look that finds a job running is
+    followed by one at least :data:`PROGRESS_MIN_DELAY` plus a task's dispatch later (about 0.15 s): for
+    jobs under a second that is as long as the spread of their durations, so a later first look costs no
+    time and saves the second GET. The share rises to :data:`SHORT_JOB_DONE_SHARE` below
+    :data:`SHORT_JOB_RANGE`.
+    """
+    low, high = SHORT_JOB_RANGE
+    weight = min(1.0, max(0.0, (high - first_look) / (high - low)))
+    return FIRST_LOOK_DONE_SHARE + (SHORT_JOB_DONE_SHARE - FIRST_LOOK_DONE_SHARE) * weight
+
+
 #: Largest step size of the first-look time, as a fraction of it, per observed first look.
 FIRST_LOOK_RATE = 0.05
 
@@ -141,7 +160,7 @@ def update_first_look(old: float | None, done: bool, default: float, rate: float
     :data:`FIRST_LOOK_DONE_SHARE` of jobs finish, moving ``rate`` (a few percent at most) per job.
     """
     current = old if old and old > 0 else default
-    step = FIRST_LOOK_DONE_SHARE - (1.0 if done else 0.0)
+    step = done_share(current) - (1.0 if done else 0.0)
     return max(0.05, current * (1.0 + rate * step))
 
 
@@ -177,11 +196,18 @@ def duration_estimate(elapsed: float, progress: float) -> float | None:
 
 
 def seeded_first_look(estimates: list[float]) -> float:
-    """The first-look time the seed estimates give: their :data:`FIRST_LOOK_DONE_SHARE` quantile."""
+    """The first-look time the seed estimates give: their :func:`done_share` quantile."""
     ordered = sorted(e for e in estimates if e > 0)
     if not ordered:
         raise ValueError("no estimates")
-    position = FIRST_LOOK_DONE_SHARE * (len(ordered) - 1)
+    value = _quantile(ordered, FIRST_LOOK_DONE_SHARE)
+    for _ in range(3):  # the share depends on the time itself (short jobs): settle it
+        value = _quantile(ordered, done_share(value))
+    return value
+
+
+def _quantile(ordered: list[float], share: float) -> float:
+    position = share * (len(ordered) - 1)
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
