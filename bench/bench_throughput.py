@@ -33,7 +33,7 @@ def parse(
         "--latency", type=float, default=2.0, help="image latency L when --sweep is not given"
     )
     parser.add_argument("--sweep", default="", help="comma-separated latencies, e.g. 0.5,2,8 (videos 3x)")
-    parser.add_argument("--modes", default="cold,warm", help="cold, warm or both")
+    parser.add_argument("--modes", default="cold,warm", help="cold, warm, restored (comma-separated)")
     parser.add_argument("--jitter", type=float, default=0.3)
     parser.add_argument("--inflight", type=int, default=50)
     parser.add_argument("--video-factor", type=float, default=3.0)

@@ -5,7 +5,9 @@ For every latency L of the sweep:
 - **cold**: a fresh stack (new Redis, new ledger, nothing learned), the measured batch at once, then the
   baseline script at each of its poll intervals on the same simulator;
 - **warm**: another fresh stack, a warm-up batch of ``warmup`` items first (one wave of C teaches the cold
-  start everything), then the measured batch.
+  start everything), then the measured batch;
+- **restored** (asked for explicitly): as warm, but Redis's learned durations are deleted after the
+  warm-up, as a new Redis would have none: the measured batch starts from the ledger's copy.
 
 The JSON line carries every run's figures and, per L, the ratios the goals are stated in
 (:func:`ratios`): wall / ideal cold and warm, polls and API requests per job, the baseline's at each
@@ -41,11 +43,14 @@ def _baseline(figures: list[dict[str, Any]], interval: float) -> dict[str, Any] 
 
 
 def ratios(
-    cold: dict[str, Any] | None, warm: dict[str, Any] | None, baseline: list[dict[str, Any]]
+    cold: dict[str, Any] | None,
+    warm: dict[str, Any] | None,
+    baseline: list[dict[str, Any]],
+    restored: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The figures the goals are stated in, for one latency (None where a run is missing)."""
     out: dict[str, Any] = {}
-    for mode, run in (("cold", cold), ("warm", warm)):
+    for mode, run in (("cold", cold), ("warm", warm), ("restored", restored)):
         if run is None:
             continue
         engine = run["letzflow"]
@@ -94,13 +99,28 @@ def sweep(run: EngineRun, name: str, latencies: list[float], modes: list[str], w
             baseline = baseline or warm.pop("baseline")
             warm.pop("baseline", None)
             warm.pop("wall_over_baseline", None)
+        restored = None
+        if "restored" in modes:
+            started_load = wait_for_quiet()
+            restored_run = dataclasses.replace(
+                at,
+                warmup_items=warmup,
+                forget_learned=True,
+                baseline_intervals=[] if baseline else at.baseline_intervals,
+            )
+            restored = measure(restored_run, f"{name}-restored")
+            restored["load_at_start"] = started_load
+            baseline = baseline or restored.pop("baseline")
+            restored.pop("baseline", None)
+            restored.pop("wall_over_baseline", None)
         results.append(
             {
                 "latency_s": latency,
                 "ideal_s": round(at.ideal, 2),
-                "ratios": ratios(cold, warm, baseline),
+                "ratios": ratios(cold, warm, baseline, restored),
                 "cold": cold,
                 "warm": warm,
+                "restored": restored,
                 "baseline": baseline,
             }
         )
