@@ -1,8 +1,9 @@
-"""Pipeline: N items through generate → skin_fix → upscale → animate (video 3·L), against ideal and baseline.
+"""Pipeline: N items through generate → skin_fix → upscale → animate (video 3·L), cold and warm, against the
+ideal and the thread-pool baseline, over a latency sweep.
 
 Prints ONE JSON line with the same figures as ``bench_throughput``; the ideal is ceil(N / C) · (3·L + 3·L).
 
-Usage: ``.venv/bin/python -m bench.bench_pipeline [--items 500] [--latency 2] [--inflight 100]``
+Usage: ``.venv/bin/python -m bench.bench_pipeline [--items 100] [--inflight 50] [--sweep 0.5,2,8]``
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import sys
 
 from bench.bench_throughput import parse
-from bench.engine_run import measure
+from bench.cold_warm import sweep
 from bench.harness import emit
 
 
 def main(argv: list[str] | None = None) -> int:
-    run = parse(argv, steps="generate,skin_fix,upscale,animate", items=500)
-    emit("pipeline", **measure(run, "bench-pipeline"))
+    run, options = parse(argv, steps="generate,skin_fix,upscale,animate", items=100)
+    emit("pipeline", **sweep(run, "bench-pipeline", **options))
     return 0
 
 

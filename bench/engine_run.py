@@ -57,6 +57,8 @@ class EngineRun:
     timeout: float = 900.0
     warmup_items: int = 0
     baseline_intervals: list[float] = field(default_factory=lambda: [2.0])
+    #: After the warm-up, drop Redis's learned durations (as a new Redis would): the ledger's copy is used.
+    forget_learned: bool = False
 
     def step_latency(self, step: str) -> float:
         return self.latency * (self.video_factor if step == "animate" else 1.0)
@@ -199,6 +201,8 @@ def measure(run: EngineRun, name: str) -> dict[str, Any]:
             spec = write_spec(Path(tmp), f"{name}-warmup", run.steps, run.warmup_items)
             submit_and_wait(stack, spec, deadline)
         rclient = stack.redis.client()
+        if run.forget_learned:
+            rclient.delete(*rclient.keys("letzflow:expected:*") or ["letzflow:expected:none"])
         sim_before = stack.sim.counters()
         redis_before = redis_command_counts(rclient)
         hold_before = rclient.hget("letzflow:inflight:hold", "mean")

@@ -2,7 +2,8 @@
 
 Usage: ``.venv/bin/python -m bench.run_all [--quick] [--only throughput,media]``
 
-``--quick`` runs reduced sizes (a smoke run of a few minutes); the defaults are the sizes of issue #7.
+``--quick`` runs reduced sizes (a smoke run of a few minutes); the defaults are the sizes of issues #7
+and #16.
 Each benchmark bounds itself with a timeout; a failed one prints ``{"bench": NAME, "error": ...}``.
 """
 
@@ -21,20 +22,21 @@ FULL: dict[str, list[str]] = {
         "-m",
         "bench.bench_throughput",
         "--items",
-        "2000",
-        "--warmup",
         "300",
-        "--baseline-intervals",
-        "2,0.5",
+        "--inflight",
+        "50",
+        "--sweep",
+        "0.5,2,8",
     ],
-    "pipeline": ["-m", "bench.bench_pipeline", "--items", "500", "--warmup", "300"],
+    "pipeline": ["-m", "bench.bench_pipeline", "--items", "100", "--inflight", "50", "--sweep", "0.5,2,8"],
+    "throughput_large": ["-m", "bench.bench_throughput", "--items", "2000", "--inflight", "100"],
     "scale": ["-m", "bench.bench_scale", "--items", "20000"],
     "media": ["-m", "bench.bench_media", "--size-mb", "1024"],
 }
 QUICK: dict[str, list[str]] = {
     "sim_capacity": ["bench/bench_sim.py", "--seconds", "4"],
-    "throughput": ["-m", "bench.bench_throughput", "--items", "300", "--inflight", "50", "--warmup", "150"],
-    "pipeline": ["-m", "bench.bench_pipeline", "--items", "60", "--inflight", "30", "--warmup", "90"],
+    "throughput": ["-m", "bench.bench_throughput", "--items", "150", "--inflight", "50"],
+    "pipeline": ["-m", "bench.bench_pipeline", "--items", "60", "--inflight", "30"],
     "scale": ["-m", "bench.bench_scale", "--items", "1000"],
     "media": ["-m", "bench.bench_media", "--size-mb", "128"],
 }

@@ -11,6 +11,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
+import storage.durations
 import storage.models  # noqa: F401  (registers the tables)
 from storage.errors import PersistenceError
 

@@ -27,6 +27,13 @@ SINCE_KEY = "letzflow:inflight:since"
 HOLD_KEY = "letzflow:inflight:hold"
 #: A waiter trusts the measured slot time up to this multiple of the learned first-look time.
 HOLD_BOUND = 2.0
+#: When each held slot is expected to be released (a sorted set scored by that time): the time of the look
+#: expected to find its job done. A waiter at place k in line asks again at the k-th earliest of them.
+ENDS_KEY = "letzflow:inflight:ends"
+#: Seconds after a predicted release a waiter asks (the releasing look has to run first).
+ENDS_MARGIN = 0.05
+#: A predicted release this many seconds past is stale (its step's look was lost): no longer counted.
+ENDS_STALE = 30.0
 TOKENS_KEY = "letzflow:ratelimit"
 SEEN_KEY = "letzflow:inflight:seen"
 STEP_BATCH_KEY = "letzflow:inflight:step-batch"
@@ -85,11 +92,12 @@ class InflightLimiter:
         self._release = client.register_script(RELEASE)
         self._forget = client.register_script(FORGET)
 
-    def _ask(self, step_id: int, lane: Lane = DEFAULT_LANE) -> tuple[int, float | None]:
-        """``(0, None)`` when granted, else ``(place in line, mean seconds a slot is held, if known)``."""
+    def _ask(self, step_id: int, lane: Lane = DEFAULT_LANE) -> tuple[int, float | None, float | None]:
+        """``(0, None, None)`` when granted, else ``(place in line k, mean seconds a slot is held, when the
+        k-th earliest predicted release is)``, each None when not known."""
         keys = [INFLIGHT_KEY, WAITING_KEY, SINCE_KEY, HOLD_KEY, SEEN_KEY, STEP_BATCH_KEY, LANES_KEY]
         result = self._acquire(
-            keys=[*keys, SERVED_KEY, PER_BATCH_KEY],
+            keys=[*keys, SERVED_KEY, PER_BATCH_KEY, ENDS_KEY],
             args=[
                 time.time(),
                 step_id,
@@ -99,12 +107,13 @@ class InflightLimiter:
                 lane.priority,
                 lane.weight,
                 lane.max_inflight,
+                ENDS_STALE,
             ],
         )
         if not isinstance(result, list):
-            return 0, None
-        mean = result[1].decode() if isinstance(result[1], bytes) else str(result[1])
-        return int(result[0]), float(mean) if mean else None
+            return 0, None, None
+        mean, end = (r.decode() if isinstance(r, bytes) else str(r) for r in result[1:3])
+        return int(result[0]), float(mean) if mean else None, float(end) if end else None
 
     def acquire(self, step_id: int, lane: Lane = DEFAULT_LANE) -> int:
         """Take a slot for ``step_id``. Returns 0 when granted (or already held), else its place in line.
@@ -123,9 +132,12 @@ class InflightLimiter:
         waiters told to come back that late would leave freed slots idle. Asking early costs a refused ask;
         asking late costs a slot.
         """
-        rank, hold = self._ask(step_id, lane)
+        rank, hold, end = self._ask(step_id, lane)
         if not rank:
             return 0.0
+        if end is not None:
+            # the k-th waiter gets the k-th release; a release already overdue is near (its look is running)
+            return min(15.0, max(ENDS_MARGIN, end - time.time() + ENDS_MARGIN))
         bound = HOLD_BOUND * expected_job_seconds
         return self.wait_hint(rank, min(hold, bound) if hold else expected_job_seconds)
 
@@ -144,13 +156,23 @@ class InflightLimiter:
         delay = waiting * per_release
         return min(15.0, max(0.05, delay * random.uniform(0.9, 1.1)))
 
-    def refresh(self, step_id: int) -> None:
-        self.redis.zadd(INFLIGHT_KEY, {str(step_id): time.time() + self.lease}, xx=True)
+    def expect_release(self, step_id: int, at: float) -> None:
+        """The slot of ``step_id`` is expected to be released at ``at`` (epoch seconds): when the look
+        planned for its job is expected to find it done."""
+        self.redis.zadd(ENDS_KEY, {str(step_id): at})
+
+    def refresh(self, step_id: int, release_at: float | None = None) -> None:
+        """Renew the lease of ``step_id``'s slot; ``release_at``: its next look (:meth:`expect_release`)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(INFLIGHT_KEY, {str(step_id): time.time() + self.lease}, xx=True)
+        if release_at is not None:
+            pipe.zadd(ENDS_KEY, {str(step_id): release_at})
+        pipe.execute()
 
     def release(self, step_id: int) -> None:
         """Free the slot of ``step_id`` (its hold time, if it was held, goes into the mean)."""
         self._release(
-            keys=[INFLIGHT_KEY, SINCE_KEY, HOLD_KEY, STEP_BATCH_KEY, PER_BATCH_KEY],
+            keys=[INFLIGHT_KEY, SINCE_KEY, HOLD_KEY, STEP_BATCH_KEY, PER_BATCH_KEY, ENDS_KEY],
             args=[str(step_id), time.time()],
         )
 

@@ -3,7 +3,8 @@
 Keys (``KEYS[n]`` in the scripts): 1 held slots (zset step → lease expiry), 2 the line (zset step → first
 refused ask), 3 grant times (zset), 4 the mean hold time (hash), 5 last asks (zset step → time), 6 the batch
 of each step (hash), 7 each batch's lane (hash batch → ``priority:weight:max_inflight``), 8 each batch's
-served clock (hash), 9 slots held per batch (hash).
+served clock (hash), 9 slots held per batch (hash), 10 predicted releases (zset step → time; in the
+release script: 6).
 
 Who gets a free slot: the highest priority lane with a step waiting; within a lane the batch whose served
 clock is lowest (each grant advances it by 1 / weight: weighted fair share; a batch that joins starts at the
@@ -87,7 +88,10 @@ if not mine.full and ahead < free then
 end
 redis.call('ZADD', KEYS[2], 'NX', now, step)
 redis.call('ZADD', KEYS[5], now, step)
-return {ahead + 1, redis.call('HGET', KEYS[4], 'mean') or ''}
+-- the waiter at place k asks again just after the k-th predicted release (KEYS[10])
+redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - tonumber(ARGV[9]))
+local ends = redis.call('ZRANGE', KEYS[10], ahead, ahead, 'WITHSCORES')
+return {ahead + 1, redis.call('HGET', KEYS[4], 'mean') or '', ends[2] or ''}
 """
 
 RELEASE = """
@@ -95,6 +99,7 @@ local now = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 7200)
 local since = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]))
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
 local b = redis.call('HGET', KEYS[4], ARGV[1])
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
   if b then redis.call('HINCRBY', KEYS[5], b, -1) end

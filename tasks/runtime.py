@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from typing import Any
 
 import redis
@@ -16,9 +15,9 @@ import redis
 from config.settings import Settings, get_settings
 from letzai.client import LetzAIClient
 from storage.ledger import Ledger
+from tasks.learned import LearnedDurations
 from tasks.limits import InflightLimiter, RateLimiter
 from tasks.liveness import Liveness
-from tasks.polling import DEFAULT_EXPECTED, first_look_rate, update_expected, update_first_look
 
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
@@ -41,7 +40,7 @@ def _get(name: str, build: Any) -> Any:
 
 
 def override(**values: Any) -> None:
-    """Replace singletons (tests): settings, ledger, client, store, redis, inflight, rate."""
+    """Replace singletons (tests): settings, ledger, client, store, redis, inflight, rate, durations."""
     _cache.update(values)
 
 
@@ -103,60 +102,25 @@ def rate() -> RateLimiter:
     return _get("rate", lambda: RateLimiter(redis_client(), settings().letzai_max_rps))  # type: ignore[no-any-return]
 
 
-#: Seconds a process reuses a learned duration it read from Redis: it moves a few percent per job, and a
-#: submit and most polls each read it (a Redis round trip each).
-EXPECTED_REUSE = 1.0
+def durations() -> LearnedDurations:
+    """Learned first-look times per duration key: Redis, written behind to the ledger."""
 
+    def build() -> LearnedDurations:
+        from storage.durations import Durations
 
-def _expected_seen() -> dict[str, tuple[float, float]]:
-    """This process's learned durations: kind -> (seconds, monotonic time read)."""
-    return _get("expected", dict)  # type: ignore[no-any-return]
-
-
-def expected_duration(kind: str) -> float:
-    """The learned typical duration of a ``kind`` job (seconds), shared through Redis."""
-    seen = _expected_seen().get(kind)
-    now = time.monotonic()
-    if seen is not None and now - seen[1] < EXPECTED_REUSE:
-        return seen[0]
-    try:
-        raw = redis_client().get(f"letzflow:expected:{kind}")
-    except redis.RedisError:
-        return seen[0] if seen is not None else DEFAULT_EXPECTED.get(kind, 15.0)
-    value = float(raw) if raw else DEFAULT_EXPECTED.get(kind, 15.0)
-    _expected_seen()[kind] = (value, now)
-    return value
-
-
-def learn_duration(kind: str, observed: float) -> None:
-    key = f"letzflow:expected:{kind}"
-    try:
-        raw = redis_client().get(key)
-        value = update_expected(float(raw) if raw else None, observed)
-        redis_client().set(key, value, ex=7 * 24 * 3600)
-    except redis.RedisError:
-        return
-    _expected_seen()[kind] = (value, time.monotonic())
-
-
-def learn_first_look(kind: str, done: bool) -> None:
-    """Adjust the shared first-look time of ``kind`` after a job that ended within it (``done``) or not."""
-    key = f"letzflow:expected:{kind}"
-    week = 7 * 24 * 3600
-    try:
-        pipe = redis_client().pipeline(transaction=False)
-        pipe.get(key)
-        pipe.incr(f"{key}:n")
-        raw, learned = pipe.execute()
-        value = update_first_look(
-            float(raw) if raw else None,
-            done,
-            DEFAULT_EXPECTED.get(kind, 15.0),
-            first_look_rate(settings().letzai_max_inflight, int(learned) - 1 if raw else 0),
+        return LearnedDurations(
+            redis_client(), lambda: Durations(ledger().engine), settings().letzai_max_inflight
         )
-        pipe.set(key, value, ex=week)
-        pipe.expire(f"{key}:n", week)
-        pipe.execute()
-    except redis.RedisError:
-        return
-    _expected_seen()[kind] = (value, time.monotonic())
+
+    return _get("durations", build)  # type: ignore[no-any-return]
+
+
+def expected_duration(key: str) -> float:
+    """The learned first-look time of ``key``'s jobs (a duration key or a bare kind; seconds), or the cold
+    first look while nothing is learned."""
+    return durations().figure(key).wait
+
+
+def learn_duration(key: str, seconds: float) -> None:
+    """Set the learned first-look time of ``key`` (a duration key or a bare kind) outright."""
+    durations().teach(key, seconds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +24,7 @@ from tasks import runtime
 from tasks.batch_control import cancel_step, halt_batch, interrupt_job
 from tasks.inputs import request_for, resource
 from tasks.limits import Lane
-from tasks.polling import ended_within, next_poll_delay
+from tasks.look_timing import duration_key_of, first_look_delay, learn_from_look, next_look_delay
 from tasks.recovery import Found, find_created_job
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,9 @@ def submit(step_id: int) -> Outcome:
         return _recover_submit(step, batch, item, previous)
 
     lane = Lane(batch.id, batch.priority, batch.weight, batch.max_inflight or 0)
-    delay = runtime.inflight().acquire_or_wait(step_id, runtime.expected_duration(step.remote_kind), lane)
+    delay = runtime.inflight().acquire_or_wait(
+        step_id, runtime.expected_duration(duration_key_of(step, batch)), lane
+    )
     if delay:
         due = utcnow() + timedelta(seconds=delay + 30)
         if step.next_poll_at is None or as_utc(step.next_poll_at) < due - timedelta(seconds=20):
@@ -202,20 +204,17 @@ def _post(step: Step, batch: Batch, item: Item, previous: Step | None) -> Outcom
         ledger.unclaim_job(batch.id)
         _fail(step, ("submitting",), f"input could not be prepared: {exc}", exc)
         return NEXT
-    return _accepted(step, job.id, job.progress)
+    return _accepted(step, batch, job.id, job.progress)
 
 
-def _accepted(step: Step, remote_id: str, progress: float = 0.0, *, adopted: bool = False) -> Outcome:
-    """Store the job's id; the chain's poll is then sent to look first when such jobs are usually done."""
+def _accepted(
+    step: Step, batch: Batch, remote_id: str, progress: float = 0.0, *, adopted: bool = False
+) -> Outcome:
+    """Store the job's id; the chain's poll is then sent to look first when such jobs are usually done
+    (or early, by the cold look, when nothing is learned for them yet)."""
     assert step.id is not None
     now = utcnow()
-    first = next_poll_delay(
-        step.remote_kind,
-        0.0,
-        0.0,
-        runtime.expected_duration(step.remote_kind),
-        ceiling=_ceiling(_deadline(step).total_seconds()),
-    )
+    first = first_look_delay(step, batch, _ceiling(_deadline(step).total_seconds()))
     values: dict[str, Any] = {
         "remote_id": remote_id,
         "adopted": adopted,
@@ -247,6 +246,7 @@ def _accepted(step: Step, remote_id: str, progress: float = 0.0, *, adopted: boo
             return NEXT
         log.error("step %s: took back job %s from the step that had adopted it", step.id, remote_id)
         ledger.transition(step.id, ("submitting",), "submitted", **values)
+    runtime.inflight().expect_release(step.id, now.timestamp() + first)
     return Outcome("next", first)
 
 
@@ -325,7 +325,7 @@ def _recover_submit(step: Step, batch: Batch, item: Item, previous: Step | None)
     if found.found is Found.ADOPT:
         assert found.remote_id is not None
         log.info("step %s: adopted job %s (%s) after a lost answer", step.id, found.remote_id, found.why)
-        return _accepted(step, found.remote_id, adopted=True)
+        return _accepted(step, batch, found.remote_id, adopted=True)
     if found.found is Found.ABSENT:
         in_flight = runtime.settings().letzai_timeout + 5 - age
         if step.error_class is None and in_flight > 0:
@@ -468,8 +468,7 @@ def poll(step_id: int) -> Outcome:
                 next_poll_at=now + timedelta(seconds=60),
             ):
                 runtime.inflight().release(step_id)
-                if step.polls == 0:
-                    _learn_first_look(step, now, done=True, progress=100.0)
+                learn_from_look(step, batch, now, done=True, progress=100.0)
             return NEXT
     if job.failed or (job.phase == "success" and step.remote_kind == "video"):
         ledger.bump_polls(step_id, errors_in_row=0, progress=job.progress)
@@ -486,17 +485,10 @@ def poll(step_id: int) -> Outcome:
         return NEXT
     if until_deadline is not None and until_deadline < 0:
         return _past_deadline(step)
-    if step.polls == 0:
-        _learn_first_look(step, now, done=False, progress=job.progress)
+    key = duration_key_of(step, batch)
+    learn_from_look(step, batch, now, done=False, progress=job.progress, key=key)
     elapsed = (now - as_utc(step.submitted_at or now)).total_seconds()
-    delay = next_poll_delay(
-        step.remote_kind,
-        elapsed,
-        job.progress,
-        runtime.expected_duration(step.remote_kind),
-        polls=step.polls,
-        ceiling=_ceiling(until_deadline),
-    )
+    delay = next_look_delay(step, batch, elapsed, job.progress, _ceiling(until_deadline), key=key)
     ledger.polled(
         step_id,
         ("submitted", "running"),
@@ -505,16 +497,8 @@ def poll(step_id: int) -> Outcome:
         progress=job.progress,
         next_poll_at=now + timedelta(seconds=delay + 30),
     )
-    runtime.inflight().refresh(step_id)
+    runtime.inflight().refresh(step_id, release_at=now.timestamp() + delay)
     return again(delay, f"{job.status} {job.progress:.0f}%")
-
-
-def _learn_first_look(step: Step, now: datetime, *, done: bool, progress: float) -> None:
-    """Teach the shared first-look time what this job's first look showed of its duration."""
-    elapsed = (now - as_utc(step.submitted_at or now)).total_seconds()
-    within = ended_within(runtime.expected_duration(step.remote_kind), done, elapsed, progress)
-    if within is not None:
-        runtime.learn_first_look(step.remote_kind, done=within)
 
 
 def _past_deadline(step: Step) -> Outcome:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
-from celery.signals import after_setup_logger
+from celery.signals import after_setup_logger, worker_process_init
 
 from tasks.celery_app import QUEUES, app, celery_config, create_app
 
@@ -37,3 +37,19 @@ app.steps["worker"].add(Liveness)
 def _quiet_libraries(**_kwargs: object) -> None:
     for name in ("botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@worker_process_init.connect
+def _warm_up(**_kwargs: object) -> None:
+    """Open what every task needs (the ledger, Redis, the LetzAI session, the task modules) as each pool
+    process starts, so a user's first batch does not pay for it in its first tasks (0.4 s measured)."""
+    try:
+        import tasks.definitions  # noqa: F401
+        from tasks import runtime
+
+        runtime.ledger().engine.connect().close()
+        runtime.redis_client().ping()
+        runtime.client()
+        runtime.durations()
+    except Exception as exc:  # the first task will meet the same problem and report it properly
+        logging.getLogger(__name__).warning("warm-up of a pool process failed: %s", exc)

@@ -233,3 +233,21 @@ def test_the_step_shrinks_from_five_percent_to_about_one_per_wave():
     assert first_look_rate(100, 400) == 0.01  # learned, 100 slots: one step's worth per wave of 100
     assert first_look_rate(10, 10_000) == 0.05  # 10 slots: a wave is 10 looks
     assert first_look_rate(0, 0) == 0.05
+
+
+def test_a_waiter_asks_again_when_its_slot_is_predicted_to_free_up(redis_client, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("tasks.limits.time.time", lambda: clock[0])
+    limiter = InflightLimiter(redis_client, max_inflight=2)
+    limiter.acquire(1)
+    limiter.acquire(2)
+    limiter.expect_release(1, 1003.0)  # step 1's next look, expected to find its job done
+    limiter.refresh(2, release_at=1001.5)
+    assert limiter.acquire_or_wait(3, 20.0) == pytest.approx(1.55)  # first in line: the earliest release
+    assert limiter.acquire_or_wait(4, 20.0) == pytest.approx(3.05)  # second: the second release
+    assert 0.05 <= limiter.acquire_or_wait(5, 20.0) <= 15.0  # third: no prediction, paced as before
+    limiter.release(2)
+    clock[0] += 1.6
+    assert limiter.acquire_or_wait(3, 20.0) == 0
+    clock[0] += 2.0  # step 1's look is overdue: its release is near
+    assert limiter.acquire_or_wait(4, 20.0) == pytest.approx(0.05)
