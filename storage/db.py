@@ -95,6 +95,7 @@ ADDED_COLUMNS = (
     ("step", "branch", "VARCHAR(64) NOT NULL DEFAULT ''"),
     ("step", "adopted", "BOOLEAN NOT NULL DEFAULT FALSE"),
     ("step", "content_key", "VARCHAR(64)"),
+    ("step", "submitting_by", "VARCHAR(200)"),
     ("batch", "reuse", "BOOLEAN NOT NULL DEFAULT TRUE"),
     ("batch", "priority", "INTEGER NOT NULL DEFAULT 5"),
     ("batch", "weight", "FLOAT NOT NULL DEFAULT 1.0"),

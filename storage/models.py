@@ -93,6 +93,9 @@ class Step(SQLModel, table=True):
     remote_id: str | None = Field(default=None, max_length=64)
     #: the remote id was found by listing after a lost answer (not read from the POST's own answer)
     adopted: bool = False
+    #: the worker (Celery node name) whose POST this step's ``submitting`` is: when that worker is known to
+    #: be dead, its POST cannot still be in flight
+    submitting_by: str | None = Field(default=None, max_length=200)
     #: what this step would produce, as a hash (letzflow.spec.content): equal keys, equal outputs
     content_key: str | None = Field(default=None, max_length=64)
     #: "{batch id}/{step id}" of the done step whose outputs this one reused instead of paying again

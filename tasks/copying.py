@@ -11,7 +11,7 @@ from letzai.retry import backoff
 from storage.layout import extension, media_key
 from storage.models import utcnow
 from tasks import runtime
-from tasks.steps import NEXT, Outcome, again
+from tasks.outcomes import NEXT, Outcome, again
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from sqlalchemy.exc import OperationalError
 
 from storage.models import utcnow
 from tasks import batch as batches
-from tasks import copying, reconcile, runtime, steps
+from tasks import copying, reconcile, runtime, steps, submitting
 from tasks.celery_app import TASK_QUEUES, app
+from tasks.outcomes import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def letzflow_task(queue: str, **options: Any) -> Callable[[Callable[..., Any]], 
     return register
 
 
-def _run(task: Task, name: str, work: Callable[[int], steps.Outcome], step_id: int) -> str:
+def _run(task: Task, name: str, work: Callable[[int], Outcome], step_id: int) -> str:
     started = utcnow()
     outcome = work(step_id)
     if not outcome.note.startswith(QUIET):
@@ -82,7 +83,7 @@ def _delay_next(task: Task, delay: float) -> None:
 @letzflow_task("submit", ignore_result=True)
 def submit_step(self: Task, step_id: int) -> str:
     """POST the step's job once (or adopt the job a lost answer created)."""
-    return _run(self, "submit", steps.submit, step_id)
+    return _run(self, "submit", submitting.submit, step_id)
 
 
 @letzflow_task("poll", ignore_result=True)

@@ -92,6 +92,14 @@ def inflight() -> InflightLimiter:
     )
 
 
+#: This process's Celery worker node name (set in the worker before its pool starts; None elsewhere).
+WORKER_NAME: list[str | None] = [None]
+
+
+def worker_name() -> str | None:
+    return WORKER_NAME[0]
+
+
 def liveness() -> Liveness:
     return _get(  # type: ignore[no-any-return]
         "liveness", lambda: Liveness(redis_client(), settings().letzflow_worker_dead_after)

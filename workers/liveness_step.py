@@ -30,6 +30,10 @@ class Liveness(bootsteps.StartStopStep):
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
         self.name = f"{getattr(worker, 'hostname', None) or socket.gethostname()}:{os.getpid()}"
+        from tasks import runtime
+
+        # before the pool forks: every task of this worker records it as the sender of its POSTs
+        runtime.WORKER_NAME[0] = self.name
         self.trefs: list[Any] = []
 
     def start(self, worker: Any) -> None:

@@ -1,5 +1,8 @@
 """A worker SIGKILLed with no beat running, default settings: the steps it held move again within 30 s.
 
+60 jobs of 3 s at a cap of 20: the worker is killed as soon as 10 are in flight, so most of the batch is
+open (and asserted to be) when it dies.
+
 The dead worker's messages (running tasks, prefetched ones, polls waiting for their countdown) stay
 unacknowledged in Redis until the visibility timeout (an hour by default): recovery must come from the
 ledger. Every worker offers the reconciler; the next pass after the dead worker's heartbeat goes stale
@@ -26,17 +29,16 @@ DEFAULTS = {"LETZAI_MAX_INFLIGHT": "20", "LETZAI_MAX_RPS": "200"}
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[EmbeddedStack]:
-    with EmbeddedStack(sim_knobs={**SIM, "latency_image": 1.0}) as s:
+    with EmbeddedStack(sim_knobs={**SIM, "latency_image": 3.0}) as s:
         yield s
 
 
 def test_sigkill_of_the_only_worker_without_beat_recovers_within_30_s(stack, tmp_path):
     first = stack.start_worker(env=DEFAULTS, name="only", pool="prefork", concurrency=4)
     before = jobs_created(stack)
-    items = [{"id": f"nb-{k:02d}", "prompt": f"no beat product {k}"} for k in range(30)]
+    items = [{"id": f"nb-{k:02d}", "prompt": f"no beat product {k}"} for k in range(60)]
     batch_id = run_batch(stack, write_spec(tmp_path, "nobeat", [{"generate": {"width": 512}}], items))
-    wait_steps(stack, batch_id, ("submitted", "running"), 5, timeout=30)
-    time.sleep(max(0.0, 4.0 - 1.0))
+    wait_steps(stack, batch_id, ("submitted", "running"), 10, timeout=30)
     led = ledger(stack)
     held = {
         s.id: s.updated_at
@@ -59,6 +61,7 @@ def test_sigkill_of_the_only_worker_without_beat_recovers_within_30_s(stack, tmp
     verdict = verify(stack, batch_id, before)
     second.stop()
     slowest = max(moved.values(), default=0.0)
+    assert len(held) >= 20, f"only {len(held)} steps open at the kill: the test would prove nothing"
     assert len(moved) == len(held), f"{len(held) - len(moved)} held steps never moved"
     assert slowest <= 30.0, f"a held step moved again only after {slowest:.1f} s"
     record(

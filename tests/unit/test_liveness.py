@@ -58,3 +58,22 @@ def test_the_crash_window_closes(live):
     assert not live.in_crash_window(0.0)
     live.open_crash_window(100.0, length=120.0)
     assert live.in_crash_window(219.0) and not live.in_crash_window(221.0)
+
+
+def test_a_post_is_taken_for_ended_only_once_its_sender_stopped_beating(live):
+    import time
+
+    from storage.models import Step
+    from tasks import lost_answers, runtime
+
+    step = Step(batch_id="b", item_id=1, idempotency_key="k", index=0, kind="generate", remote_kind="image")
+    runtime.override(liveness=live)
+    try:
+        assert not lost_answers._sender_dead(step)  # no sender recorded: it may be in flight
+        live.beat("w1@h:1", time.time())
+        step.submitting_by = "w1@h:1"
+        assert not lost_answers._sender_dead(step)  # alive: its POST may still be on its way
+        live.beat("w1@h:1", time.time() - 60)
+        assert lost_answers._sender_dead(step)  # silent for a minute: that POST has ended
+    finally:
+        runtime.reset()

@@ -1,0 +1,117 @@
+"""Submitting a step's job exactly once: the gates before a POST (batch state, the previous step, the
+in-flight slot and its lane, the rate, another batch rendering the same content), then the POST."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from storage import lanes
+from storage.models import STEP_TERMINAL, Batch, Step, as_utc, utcnow
+from tasks import runtime
+from tasks.limits import Lane
+from tasks.look_timing import duration_key_of
+from tasks.lost_answers import recover_submit
+from tasks.outcomes import NEXT, Outcome, again, fail_step
+from tasks.posting import post
+
+log = logging.getLogger(__name__)
+
+
+def submit(step_id: int) -> Outcome:
+    """Submit a step's job exactly once (or adopt the job an earlier, answer-lost POST created)."""
+    ledger = runtime.ledger()
+    found = ledger.step_with_batch_item(step_id)
+    if found is None or found[0].state not in ("planned", "submitting"):
+        return NEXT
+    step, batch, item = found
+    if batch.state == "cancelled" and step.state == "planned":
+        ledger.transition(step_id, ("planned",), "cancelled", finished_at=utcnow())
+        return NEXT
+    if batch.state != "running":
+        return NEXT
+    previous = ledger.previous_step(step)
+    if previous is not None and previous.state != "done":
+        if previous.state in STEP_TERMINAL:
+            ledger.transition(
+                step_id,
+                ("planned",),
+                "skipped",
+                finished_at=utcnow(),
+                error_message=f"skipped: step {previous.index + 1} ({previous.kind}) ended {previous.state}",
+            )
+            return NEXT
+        ledger.update_step(step_id, next_poll_at=utcnow() + timedelta(seconds=5))
+        return again(5, "previous step not finished")
+    if previous is not None and step.state == "planned" and step.branch != previous.branch:
+        wanted = lanes.source_output(step.branch, previous.branch)
+        got = len(previous.results or [])
+        if wanted >= got:
+            ledger.transition(
+                step_id,
+                ("planned",),
+                "skipped",
+                finished_at=utcnow(),
+                error_message=f"skipped: step {previous.index + 1} ({previous.kind}) gave {got} image(s), "
+                f"this branch works on image {wanted + 1}",
+            )
+            return NEXT
+    if step.state == "submitting":
+        return recover_submit(step, batch, item, previous)
+
+    lane = Lane(batch.id, batch.priority, batch.weight, batch.max_inflight or 0)
+    delay = runtime.inflight().acquire_or_wait(
+        step_id, runtime.expected_duration(duration_key_of(step, batch)), lane
+    )
+    if delay:
+        due = utcnow() + timedelta(seconds=delay + 30)
+        if step.next_poll_at is None or as_utc(step.next_poll_at) < due - timedelta(seconds=20):
+            # a write per ask would cost more than the ask itself
+            ledger.update_step(step_id, next_poll_at=due + timedelta(seconds=20))
+        return again(delay, "waiting for an in-flight slot")
+    wait = runtime.rate().take()
+    if wait > 0:
+        return again(wait, "rate limited locally")
+    if step.content_key and batch.reuse and step.submit_attempts == 0:
+        shared = _rendered_elsewhere(step, batch)
+        if shared is not None:
+            runtime.inflight().release(step_id)
+            return shared
+    attempts = ledger.begin_submit_counted(step_id, batch.id, runtime.worker_name())
+    if attempts is None:
+        runtime.inflight().release(step_id)
+        return NEXT
+    step.state, step.submit_attempts = "submitting", attempts  # what the guarded update just wrote
+    if not ledger.claim_job(batch.id):
+        fail_step(
+            step,
+            ("submitting",),
+            f"max_jobs={batch.max_jobs} reached: the batch may not create more LetzAI jobs",
+        )
+        return NEXT
+    return post(step, batch, item, previous)
+
+
+def _rendered_elsewhere(step: Step, batch: Batch) -> Outcome | None:
+    """Another batch is rendering (or has rendered) this step's content: reuse it rather than pay again.
+
+    None: this step renders it. The wait is bounded by the other step's own bounds (its deadline, its
+    batch stopping): once it ends without outputs, or its batch is no longer running, this step takes over.
+    """
+    ledger = runtime.ledger()
+    assert step.id is not None and step.content_key is not None
+    holder_id = ledger.claims.claim_content(step.content_key, step.id)
+    if holder_id == step.id:
+        return None
+    holder = ledger.step(holder_id)
+    if holder is None or holder.batch_id == batch.id:
+        return None  # the same content twice in one batch: each item renders its own
+    if holder.state == "done" and holder.outputs:
+        ledger.catalog.reuse([(step.id, holder)])
+        log.info("step %s: reusing step %s of batch %s (same content)", step.id, holder.id, holder.batch_id)
+        return NEXT
+    other = ledger.batch(holder.batch_id)
+    if other is None or other.state != "running":
+        return None
+    ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=35))
+    return again(3, f"batch {holder.batch_id} is rendering the same content")
