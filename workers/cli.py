@@ -11,185 +11,19 @@ import os
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
+from workers.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    _batch,
+    _fail,
+    _ledger,
+    console,
+    err,
+)
+from workers.cli_run import cmd_run, start_batch, wait_and_summarize
+from workers.errors import WorkersError
 
-from workers.errors import BatchNotFound, WorkersError
-
-console = Console(stderr=False)
-err = Console(stderr=True)
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-
-
-def _fail(message: str, code: int = EXIT_INVALID) -> int:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return code
-
-
-def _ledger():  # type: ignore[no-untyped-def]
-    from tasks import runtime
-
-    return runtime.ledger()
-
-
-def _batch(ref: str):  # type: ignore[no-untyped-def]
-    """A batch by id or unique id prefix; a clear error otherwise."""
-    ledger = _ledger()
-    batch = ledger.batch(ref)
-    if batch is not None:
-        return batch
-    matches = ledger.find_batch_prefix(ref) if len(ref) >= 4 else []
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise BatchNotFound(f"batch id {ref!r} is ambiguous: {', '.join(b.id for b in matches[:5])}")
-    raise BatchNotFound(
-        f"no batch {ref!r} in the ledger {os.environ.get('DATABASE_URL', 'sqlite:///letzflow.db')}: "
-        "check the id (`letzflow run` printed it) and that DATABASE_URL points at the same ledger"
-    )
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from letzflow.spec import SpecError, load_spec
-
-    try:
-        spec = load_spec(args.spec)
-    except SpecError as exc:
-        return _fail(f"{args.spec} is not a valid batch spec; nothing was submitted:\n{exc}")
-    except OSError as exc:
-        return _fail(f"cannot read {args.spec}: {exc.strerror}")
-    planned = spec.planned_jobs()
-    if args.dry_run:
-        console.print(
-            f"[bold]{spec.name}[/]: {spec.item_count} items x {len(spec.steps)} steps "
-            f"({' → '.join(s.kind for s in spec.steps)})"
-        )
-        for step in spec.steps[:-1]:
-            if step.completions > 1:
-                later = ", ".join(s.kind for s in spec.steps[step.index + 1 :])
-                console.print(
-                    f"  step {step.index + 1} ({step.kind}) yields {step.completions} images per job: "
-                    f"{later} run once per image"
-                )
-        for endpoint, n in planned.items():
-            console.print(f"  POST /{endpoint.replace('_', '-')}: {n} jobs")
-        console.print(
-            f"  total LetzAI jobs: {spec.total_jobs()}"
-            + (f" (max_jobs {spec.max_jobs})" if spec.max_jobs else "")
-        )
-        _print_reuse(spec, fresh=args.fresh, photos=None)
-        console.print("dry run: nothing was submitted")
-        return EXIT_OK
-    priority = None
-    if args.priority is not None:
-        from letzflow.spec.document import parse_priority
-
-        raw = int(args.priority) if str(args.priority).isdigit() else args.priority
-        priority = parse_priority(raw)
-        if priority is None:
-            return _fail(f"--priority {args.priority!r} is invalid: low, normal, high or a whole number 0-9")
-    return start_batch(spec, wait=args.wait, schedule=None, fresh=args.fresh, priority=priority)
-
-
-def _print_reuse(spec, *, fresh: bool, photos) -> None:  # type: ignore[no-untyped-def]
-    """Per step: reused, changed since the catalog's last run, new; the jobs to pay; vanished items."""
-    from config.settings import ConfigError
-    from tasks import runtime
-    from tasks.catalog import PhotoIdentities, summarize
-
-    try:
-        ledger, store = runtime.ledger(), runtime.store()
-    except ConfigError as exc:
-        console.print(f"  reuse of earlier outputs not looked up ({exc})", highlight=False)
-        return
-    fresh = fresh or not spec.reuse
-    plan = summarize(ledger, spec, photos or PhotoIdentities(store), fresh=fresh)
-    for n, step in enumerate(plan.steps, 1):
-        console.print(
-            f"  step {n} {step.kind}: {step.reused} reused, {step.changed} changed, {step.new} new "
-            f"-> {step.to_pay} jobs to pay"
-        )
-    why = "rendering anew: --fresh or reuse: false" if fresh else f"{plan.reused} reused from earlier batches"
-    console.print(f"  [bold]LetzAI jobs to pay: {plan.jobs_to_pay}[/] ({why})")
-    if plan.disappeared:
-        shown = ", ".join(plan.disappeared[:20]) + (" …" if len(plan.disappeared) > 20 else "")
-        console.print(
-            f"  {len(plan.disappeared)} item(s) of the last run ({plan.previous}) are not in this spec "
-            f"(their media stay in storage): {shown}",
-            highlight=False,
-        )
-
-
-def start_batch(
-    spec,
-    *,
-    wait: bool,
-    schedule: str | None,
-    name: str | None = None,
-    fresh: bool = False,
-    priority: int | None = None,
-) -> int:  # type: ignore[no-untyped-def]
-    """Record a validated spec as a batch (or find the same one from an earlier run) and enqueue it."""
-    from tasks import runtime
-    from tasks.batch import start_spec
-    from tasks.batch_control import kick_batch
-
-    ledger = runtime.ledger()
-    batch_name = name or spec.name
-    existing = None if (schedule or fresh) else ledger.find_batch(batch_name, spec.spec_hash)
-    if existing is not None:
-        console.print(
-            f"batch {existing.id} ({batch_name}) already exists for this spec: {existing.state}; "
-            "finished steps are reused, nothing is paid twice"
-        )
-        if existing.state == "running":
-            kick_batch(existing.id)
-        elif existing.state in ("paused", "stopped"):
-            console.print(f"  resume it with `letzflow resume {existing.id}`")
-        elif existing.state == "done" and existing.message != "retry":
-            counts = ledger.item_counts(existing.id)
-            if counts.get("failed") or counts.get("cancelled"):
-                console.print(
-                    f"  {counts.get('failed', 0)} items failed: `letzflow retry {existing.id}` re-runs them"
-                )
-        batch = existing
-    else:
-        from tasks.catalog import PhotoIdentities
-
-        photos = PhotoIdentities(runtime.store())
-        _print_reuse(spec, fresh=fresh, photos=photos)
-        batch = start_spec(
-            spec, name=batch_name, schedule=schedule, fresh=fresh, photos=photos, priority=priority
-        )
-        console.print(
-            f"batch [bold]{batch.id}[/] ({batch_name}): {batch.items_total} items, "
-            f"{spec.total_jobs()} LetzAI jobs planned"
-        )
-    print(batch.id, flush=True)
-    if not wait:
-        return EXIT_OK
-    return wait_and_summarize(batch.id)
-
-
-def wait_and_summarize(batch_id: str, live: bool | None = None) -> int:
-    from workers.progress import failures, wait_for
-
-    ledger = _ledger()
-    batch = wait_for(ledger, batch_id, console, live=console.is_terminal if live is None else live)
-    counts = ledger.item_counts(batch_id)
-    if batch.state == "done" and not counts.get("failed") and not counts.get("cancelled"):
-        console.print(
-            f"[green]batch {batch_id} done:[/] {counts.get('done', 0)} items; manifest {batch.manifest_key}"
-        )
-        return EXIT_OK
-    if batch.state in ("paused", "stopped", "cancelled"):
-        err.print(f"batch {batch_id} {batch.message or batch.state}")
-    failed = failures(ledger, batch_id)
-    if failed:
-        err.print(f"[red]{counts.get('failed', 0)} items failed[/] ({counts.get('done', 0)} done):")
-        for key, reason in failed:
-            err.print(f"  {key}: {reason}", highlight=False)
-    return EXIT_FAILED
+__all__ = ["main", "start_batch"]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
