@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import requests
 from letzflow.spec import BatchSpec, ItemSpec, item_source_kind
 from letzflow.spec.content import item_keys, photo_identity
 from storage import lanes
-from storage.ledger import Ledger
+from storage.ledger import Ledger, chunked
 from storage.media import MediaStore, StorageError
 from storage.models import Batch
 
@@ -139,7 +139,7 @@ def summarize(ledger: Ledger, spec: BatchSpec, photos: PhotoIdentities, *, fresh
     gone = {key for key, *_ in before}
     summary = PlanSummary([StepPlan(s.kind) for s in spec.steps], previous.id if previous else None)
     keys_of = content_keys_for(spec, photos)
-    for chunk in _chunks(spec.iter_items()):
+    for chunk in chunked(spec.iter_items(), CHUNK):
         keyed = [(item.id, keys_of(item.id, item.fields)) for item in chunk]
         done = {} if fresh else ledger.catalog.done_by_key(k for _i, ks in keyed for k in ks.values())
         for item_id, keys in keyed:
@@ -154,14 +154,3 @@ def summarize(ledger: Ledger, spec: BatchSpec, photos: PhotoIdentities, *, fresh
                     tally.new += 1
     summary.disappeared = sorted(gone)
     return summary
-
-
-def _chunks(items: Iterator[ItemSpec]) -> Iterator[list[ItemSpec]]:
-    chunk: list[ItemSpec] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
