@@ -125,5 +125,15 @@ def check_outputs_match_sources(stack: EmbeddedStack, batch_id: str) -> int:
     return count
 
 
+def assert_lineage(stack: EmbeddedStack, batch_id: str) -> int:
+    """Every job a step of the batch holds came from its own item's request (tests/lineage.py); how many."""
+    from tests.lineage import check_lineage
+
+    assert stack.sim is not None
+    lineage = check_lineage(ledger(stack), batch_id, stack.sim.url)
+    lineage.assert_clean()
+    return lineage.checked
+
+
 def posts_per_job(stack: EmbeddedStack) -> dict[str, Any]:
     return stack.sim.counters(by_job=True)  # type: ignore[union-attr]

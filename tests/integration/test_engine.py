@@ -10,6 +10,7 @@ import requests
 from celery import Celery
 
 from tests.engine import (
+    assert_lineage,
     check_outputs_match_sources,
     cli,
     ledger,
@@ -93,6 +94,7 @@ def test_lost_post_answer_is_adopted_not_resent(stack, tmp_path):
     assert after["jobs_created_total"] - before["jobs_created_total"] == 3  # one job billed per step
     assert after["list_calls_total"] > before["list_calls_total"]  # found through the list endpoint
     assert ledger(stack).item_counts(batch_id) == {"done": 3}
+    assert assert_lineage(stack, batch_id) >= 1
 
 
 def test_bad_request_fails_the_item_with_the_apis_message_and_the_batch_goes_on(stack, tmp_path):
@@ -129,6 +131,7 @@ def test_out_of_credits_pauses_then_resume_finishes_without_duplicates(stack, tm
     wait_batch(stack, batch_id)
     assert _jobs(stack) - before == 5
     assert ledger(stack).item_counts(batch_id) == {"done": 5}
+    assert assert_lineage(stack, batch_id) >= 1
 
 
 def test_wrong_api_key_stops_the_batch_at_the_first_call(stack, tmp_path):
@@ -175,6 +178,7 @@ def test_duplicate_messages_change_nothing(stack, tmp_path):
     assert led.item(step.item_id).finish_runs == 1
     assert led.batch(batch_id).finalize_runs == 1
     assert led.step(step.id).outputs == step.outputs
+    assert assert_lineage(stack, batch_id) >= 1
 
 
 def test_four_step_pipeline_with_variants(stack, tmp_path):
@@ -281,3 +285,4 @@ def test_an_edit_that_yields_fewer_images_than_asked_skips_only_the_missing_bran
     assert item.state == "done" and "gave 2 image(s)" in item.error
     errors = manifest(stack, batch_id)["items"][0]["errors"]
     assert [(e["step"], e["branch"], e["state"]) for e in errors] == [(3, "3", "skipped")]
+    assert assert_lineage(stack, batch_id) >= 1

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.engine import cli, ledger, run_batch, wait_batch, write_spec
+from tests.engine import assert_lineage, cli, ledger, run_batch, wait_batch, write_spec
 from tests.fixtures_stack import FAST_SIM
 from workers.stack import EmbeddedStack
 
@@ -65,6 +65,7 @@ def test_failed_items_are_reported_and_retry_reruns_only_failed_steps(stack, tmp
         assert after_steps[step_id] == remote  # finished steps were reused, not re-run
     new_jobs = stack.sim.counters()["jobs_created_total"] - before
     assert new_jobs == 12 * 3 - len(done_before)
+    assert assert_lineage(stack, batch_id) >= 1
 
 
 def test_cancel_stops_new_posts_and_interrupts_images_in_flight(stack, tmp_path):
@@ -105,6 +106,7 @@ def test_run_wait_exits_zero_and_status_and_report_work(stack, tmp_path):
     again = cli(stack, "run", str(spec), "--wait")
     assert again.returncode == 0 and "already exists" in again.stdout
     assert stack.sim.counters()["jobs_created_total"] == before
+    assert assert_lineage(stack, batch_id) >= 1
 
 
 def test_invalid_spec_exits_2_and_submits_nothing(stack, tmp_path):
@@ -145,3 +147,4 @@ def test_a_schedule_firing_starts_one_batch_and_refuses_overlap(stack, tmp_path)
     batch = wait_batch(stack, batch_id)
     assert batch.name.startswith(f"nightly-{datetime.now(UTC):%Y%m%d}")
     assert batch.schedule == "nightly"
+    assert assert_lineage(stack, batch_id) >= 1
