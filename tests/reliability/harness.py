@@ -120,6 +120,7 @@ def verify(
     allow_failed: bool = False,
     orphans: int = 0,
     finalized: int = 1,
+    other_jobs: int = 0,
 ) -> Verdict:
     """Assert the batch is sound (see the module docstring) and return the figures.
 
@@ -127,6 +128,7 @@ def verify(
     (a lost answer that could not be matched: possibly paid, shown, never re-sent unasked), e.g. the
     first jobs of unconfirmed steps that were later re-sent with ``retry --unconfirmed``. ``finalized``:
     how often the batch callback ran (once, plus once per ``letzflow retry`` that re-ran items).
+    ``other_jobs``: jobs other batches created meanwhile (several batches in flight at once).
     """
     assert stack.sim is not None
     led = ledger(stack)
@@ -160,7 +162,7 @@ def verify(
     )
     with_job = [s for s in steps if s.remote_id]
     unconfirmed = [s for s in steps if s.state == "unconfirmed"]
-    created = jobs_created(stack) - jobs_before
+    created = jobs_created(stack) - jobs_before - other_jobs
     unheld = created - len(with_job) - orphans
     assert 0 <= unheld <= len(unconfirmed), (
         f"{created} jobs created for {len(with_job)} steps holding one, {len(unconfirmed)} unconfirmed and "

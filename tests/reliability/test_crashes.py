@@ -201,3 +201,36 @@ def test_duplicate_deliveries_and_a_lost_poll_queue_change_no_outcome(stack, tmp
 def _no_leftover_workers(stack) -> Iterator[None]:
     yield
     _stop_all(stack)
+
+
+def test_sigkill_with_two_lanes_in_flight_recovers_both_and_their_shares(stack, tmp_path):
+    from tasks.limits import PER_BATCH_KEY
+
+    cap = {"LETZAI_MAX_INFLIGHT": "8"}
+    first = worker(stack, env=cap, name="lanes-first")
+    before = jobs_created(stack)
+    normal = run_batch(stack, write_spec(tmp_path, "lane-normal", TWO_STEPS[:1], _items("ln", 24)))
+    high = run_batch(
+        stack, write_spec(tmp_path, "lane-high", TWO_STEPS[:1], _items("lh", 12), priority="high", weight=2)
+    )
+    wait_steps(stack, high, ("submitted", "running"), 2)
+    first.kill()
+    killed_at = time.monotonic()
+    second = worker(stack, env=cap, name="lanes-second")
+    wait_batch(stack, high, timeout=150)
+    wait_batch(stack, normal, timeout=150)
+    recovered = time.monotonic() - killed_at
+    led = ledger(stack)
+    paid = {b: sum(1 for s in led.steps_in(b, ("done",)) if s.remote_id) for b in (high, normal)}
+    # each batch's verdict counts the other's jobs as known: together, jobs created = steps paid
+    verify(stack, high, before, other_jobs=paid[normal])
+    both = verify(stack, normal, before, other_jobs=paid[high])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the reconciler's resync gives the dead worker's slots back
+        held = stack.redis.client().hgetall(PER_BATCH_KEY)  # type: ignore[union-attr]
+        if all(int(v) <= 0 for v in held.values()):
+            break
+        time.sleep(0.5)
+    second.stop()
+    assert all(int(v) <= 0 for v in held.values()), held
+    record("SIGKILL with a high and a normal batch in flight", both, recovered, f"paid {paid}")
