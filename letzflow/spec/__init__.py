@@ -10,17 +10,9 @@
 
 from __future__ import annotations
 
-from letzflow.spec.document import (
-    BatchSpec,
-    ItemSpec,
-    Problem,
-    SpecError,
-    StepSpec,
-    build_request,
-    item_source_kind,
-    load_spec,
-    load_spec_text,
-)
+from letzflow.spec.document import BatchSpec, load_spec, load_spec_text
+from letzflow.spec.problems import Problem, SpecError
+from letzflow.spec.requests import ItemSpec, StepSpec, build_request, item_source_kind
 
 __all__ = [
     "BatchSpec",

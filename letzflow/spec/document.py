@@ -31,21 +31,9 @@ import yaml
 
 from letzflow.spec.items import ItemSource, check_items
 from letzflow.spec.problems import Problem, ProblemLog, SpecError
-from letzflow.spec.requests import ItemSpec, StepSpec, build_request, item_source_kind
+from letzflow.spec.requests import ItemSpec, StepSpec
 from letzflow.spec.steps import parse_steps
 from storage import lanes
-
-__all__ = [
-    "BatchSpec",
-    "ItemSpec",
-    "Problem",
-    "SpecError",
-    "StepSpec",
-    "build_request",
-    "item_source_kind",
-    "load_spec",
-    "load_spec_text",
-]
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 TOP_LEVEL = (
