@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     #: Listing looks (each after a backoff) before a lost answer's step is judged unconfirmed.
     letzflow_list_attempts: int = Field(default=6, ge=1, le=50)
     letzflow_log_level: str = "INFO"
+    #: Public base URL of ``letzflow webhooks`` (e.g. ``https://hooks.example.com/letzflow``). Set: every
+    #: create call carries ``webhookUrl`` = this + ``/`` + a per-POST token, and a job is looked at when
+    #: LetzAI calls it (polling stays the fallback). Unset: polling only.
+    letzflow_webhook_url: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -62,6 +66,15 @@ class Settings(BaseSettings):
                 "LETZAI_API_KEY is not set: put your LetzAI API key in the environment or in .env "
                 "(or set LETZAI_SIMULATOR=1 to run against the local simulator)"
             )
+        if self.letzflow_webhook_url:
+            url = self.letzflow_webhook_url.rstrip("/")
+            if not url.startswith(("https://", "http://")) or "?" in url or "#" in url:
+                raise ConfigError(
+                    f"LETZFLOW_WEBHOOK_URL={self.letzflow_webhook_url!r} is not a base URL: give the public "
+                    "http(s) address of `letzflow webhooks`, without query or fragment "
+                    "(e.g. https://hooks.example.com/letzflow), or unset it to poll only"
+                )
+            self.letzflow_webhook_url = url
         return self
 
     @property

@@ -26,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from letzai.webhook_tokens import same_hash, token_of
+
 #: How far before the first POST a created job may be stamped (clock skew between us and the API).
 CLOCK_SKEW = timedelta(seconds=120)
 
@@ -114,8 +116,11 @@ FIELDS: dict[str, tuple[Field, ...]] = {
 
 @dataclass(frozen=True)
 class Judgement:
+    """``exact``: a ``MATCH`` by the POST's own webhook token, which no other request can share."""
+
     verdict: Verdict
     why: str = ""
+    exact: bool = False
 
 
 def _lookup(obj: Mapping[str, Any], path: str) -> Any:
@@ -178,12 +183,34 @@ def created_at(obj: Mapping[str, Any]) -> datetime | None:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
-def judge(endpoint: str, body: Mapping[str, Any], obj: Mapping[str, Any], since: datetime) -> Judgement:
-    """Whether ``obj`` (a listed or fetched object) is the job ``body`` created, first sent at ``since``."""
+def judge(
+    endpoint: str,
+    body: Mapping[str, Any],
+    obj: Mapping[str, Any],
+    since: datetime,
+    *,
+    hook_hash: str | None = None,
+) -> Judgement:
+    """Whether ``obj`` (a listed or fetched object) is the job ``body`` created, first sent at ``since``.
+
+    ``hook_hash``: the POST carried a webhook URL whose token hashes to this (the token itself is not
+    kept, so ``body`` does not carry it). An object that shows a ``webhookUrl`` is then judged by it
+    alone, before any other rule: its token's hash equal is an exact ``MATCH``, anything else is another
+    POST's job. An object that shows none is judged by the other fields.
+    """
     if endpoint == "images" and obj.get("imageEdit"):
         return Judgement(Verdict.DIFFERENT, "an edit's result image")
+    fields = FIELDS[endpoint]
+    if hook_hash:
+        shown_hook = _shown(obj, _WEBHOOK)
+        if shown_hook is not None:
+            token = token_of(shown_hook)
+            if token is not None and same_hash(hook_hash, token):
+                return Judgement(Verdict.MATCH, "identified by its webhook token", exact=True)
+            return Judgement(Verdict.DIFFERENT, "another POST's webhook URL")
+        fields = tuple(f for f in fields if f is not _WEBHOOK)
     missing: list[str] = []
-    for field in FIELDS[endpoint]:
+    for field in fields:
         wanted, shown = _sent(body, field), _shown(obj, field)
         if _empty(wanted):
             if field.empty_when_absent and not _empty(shown):

@@ -19,8 +19,17 @@ from storage.models import (
     Step,
 )
 
+#: Steps whose webhook token is live: it expires when the step ends.
+HOOK_OPEN = ("submitting", "submitted", "running")
+
 
 class Reads(LedgerBase):
+    def open_step_by_webhook(self, webhook_hash: str) -> Step | None:
+        """The open step whose last POST carried the webhook token of this hash (a read, never a write)."""
+        with self.session() as s:
+            stmt = select(Step).where(col(Step.webhook_hash) == webhook_hash, col(Step.state).in_(HOOK_OPEN))
+            return s.exec(stmt).first()
+
     def batch(self, batch_id: str) -> Batch | None:
         with self.session() as s:
             return s.get(Batch, batch_id)

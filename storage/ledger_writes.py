@@ -51,18 +51,22 @@ class StepWrites(LedgerBase):
         """planned → submitting, only while the batch is running: the one gate before a POST."""
         return self.begin_submit_counted(step_id, batch_id) is not None
 
-    def begin_submit_counted(self, step_id: int, batch_id: str, by: str | None = None) -> int | None:
+    def begin_submit_counted(
+        self, step_id: int, batch_id: str, by: str | None = None, webhook_hash: str | None = None
+    ) -> int | None:
         """:meth:`begin_submit`, answering the step's ``submit_attempts`` after it (None: not this call).
 
         The count comes back with the update (``RETURNING``), so the caller need not read the step again.
-        ``by``: the worker sending the POST (``submitting_by``).
+        ``by``: the worker sending the POST (``submitting_by``); ``webhook_hash``: its webhook token's hash.
         """
-        params = {"w_id": step_id, "w_batch": batch_id, "v_now": utcnow(), "v_by": by}
+        params = {"w_id": step_id, "w_batch": batch_id, "v_now": utcnow(), "v_by": by, "v_hook": webhook_hash}
         with self.engine.begin() as conn:
             row = conn.execute(_BEGIN_SUBMIT, params).first()
         return int(row[0]) if row is not None else None
 
-    def bump_submit(self, step_id: int, seen_attempts: int, by: str | None = None) -> bool:
+    def bump_submit(
+        self, step_id: int, seen_attempts: int, by: str | None = None, webhook_hash: str | None = None
+    ) -> bool:
         """Take the right to re-POST a ``submitting`` step: only one caller wins per attempt number."""
         now = utcnow()
         stmt = (
@@ -79,6 +83,7 @@ class StepWrites(LedgerBase):
                 errors_in_row=0,
                 error_class=None,  # none of this POST's end is known yet (see tasks.lost_answers)
                 submitting_by=by,
+                webhook_hash=webhook_hash,
             )
         )
         return self._write(stmt) == 1
@@ -199,6 +204,7 @@ _BEGIN_SUBMIT = (
         error_class=None,
         errors_in_row=0,
         submitting_by=bindparam("v_by"),
+        webhook_hash=bindparam("v_hook"),
     )
     .returning(col(Step.submit_attempts))
 )

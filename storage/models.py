@@ -100,6 +100,8 @@ class Step(SQLModel, table=True):
     content_key: str | None = Field(default=None, max_length=64)
     #: "{batch id}/{step id}" of the done step whose outputs this one reused instead of paying again
     reused_from: str | None = Field(default=None, max_length=120)
+    #: sha256 of the webhook token its last POST carried (letzai.webhook_tokens); the token is never kept
+    webhook_hash: str | None = Field(default=None, max_length=64, index=True)
     progress: float = 0.0
     attempts: int = 0
     submit_attempts: int = 0

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from storage.models import utcnow
 from tasks import batch as batches
-from tasks import copying, reconcile, runtime, steps, submitting
+from tasks import copying, hooks, reconcile, runtime, steps, submitting
 from tasks.celery_app import TASK_QUEUES, app
 from tasks.outcomes import Outcome
 
@@ -55,14 +55,20 @@ def letzflow_task(queue: str, **options: Any) -> Callable[[Callable[..., Any]], 
     return register
 
 
-def _run(task: Task, name: str, work: Callable[[int], Outcome], step_id: int) -> str:
+def _recorded(name: str, work: Callable[[int], Outcome], step_id: int) -> Outcome:
     started = utcnow()
     outcome = work(step_id)
     if not outcome.note.startswith(QUIET):
         runtime.ledger().record_attempt(step_id, name, (outcome.note or "ok")[:40], started)
+    return outcome
+
+
+def _run(task: Task, name: str, work: Callable[[int], Outcome], step_id: int) -> str:
+    outcome = _recorded(name, work, step_id)
     if outcome.action == "again":
         raise task.retry(countdown=outcome.delay, max_retries=None)
-    if outcome.delay > 0:
+    if outcome.delay > 0 and not (name == "submit" and hooks.enabled()):
+        # (with webhooks on, the poll parks at once and waits for the job's webhook: tasks.hooks)
         _delay_next(task, outcome.delay)
     return outcome.action
 
@@ -87,8 +93,11 @@ def submit_step(self: Task, step_id: int) -> str:
 
 
 @letzflow_task("poll", ignore_result=True)
-def poll_step(self: Task, step_id: int) -> str:
-    """GET the job once; re-run itself with an adaptive countdown until it ends."""
+def poll_step(self: Task, step_id: int, baton: str | None = None) -> str:
+    """GET the job once; re-run itself with an adaptive countdown until it ends (with webhooks on: when
+    its webhook comes, or at the fallback; ``baton``: which of a parked look's two messages goes on)."""
+    if hooks.enabled():
+        return hooks.poll_woken(self, step_id, baton, lambda sid: _recorded("poll", steps.poll, sid))
     return _run(self, "poll", steps.poll, step_id)
 
 

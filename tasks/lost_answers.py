@@ -16,7 +16,7 @@ from tasks import runtime
 from tasks.batch_control import halt_batch
 from tasks.inputs import request_for, resource
 from tasks.outcomes import NEXT, Outcome, again, deadline_of, fail_step
-from tasks.posting import LIST_SETTLE, MAX_SUBMITS, accepted, post
+from tasks.posting import LIST_SETTLE, MAX_SUBMITS, accepted, new_hook, post
 from tasks.recovery import Found, find_created_job
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ def recover_submit(step: Step, batch: Batch, item: Item, previous: Step | None) 
             claimed=lambda ids: ledger.claimed_remote_ids(step.remote_kind, list(ids)),
             twins=lambda: _twins(step, endpoint, body),
             look=looks,
+            hook_hash=step.webhook_hash,
         )
     except LetzAIError as exc:
         decision = classify(exc, looks, is_post=False, max_attempts=10**6)
@@ -150,11 +151,12 @@ def _post_again(step: Step, batch: Batch, item: Item | None, previous: Step | No
             step, ("submitting",), f"no job after {step.submit_attempts} submissions: {step.error_message}"
         )
         return NEXT
-    if not ledger.bump_submit(step.id, step.submit_attempts, runtime.worker_name()):
+    token, hook_hash = new_hook()
+    if not ledger.bump_submit(step.id, step.submit_attempts, runtime.worker_name(), hook_hash):
         return NEXT  # another worker is re-submitting this step
     runtime.inflight().acquire(step.id)
     log.info("step %s: the lost POST created no job (%s); submitting again", step.id, why)
     found = ledger.step_with_batch_item(step.id)
     assert found is not None
     fresh, _batch, fresh_item = found
-    return post(fresh, batch, item or fresh_item, previous or ledger.previous_step(fresh))
+    return post(fresh, batch, item or fresh_item, previous or ledger.previous_step(fresh), token)

@@ -16,11 +16,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Outcome:
     """``next``: the chain goes on (its next task after ``delay`` seconds, if any). ``again``: run the same
-    task after ``delay`` seconds."""
+    task after ``delay`` seconds. ``looked``: an ``again`` after the job was seen still working (with
+    webhooks on, the next look waits for the job's webhook: :mod:`tasks.hooks`)."""
 
     action: str
     delay: float = 0.0
     note: str = ""
+    looked: bool = False
 
 
 NEXT = Outcome("next")

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from letzai.errors import ConnectError, LetzAIError, RateLimited, ValidationError
 from letzai.retry import backoff, classify
+from letzai.webhook_tokens import hook_url, new_token, token_hash
 from storage.models import Batch, Item, Step, utcnow
 from tasks import runtime
 from tasks.batch_control import halt_batch
@@ -25,11 +26,23 @@ MAX_SUBMITS = 5
 LIST_SETTLE = 2.0
 
 
-def post(step: Step, batch: Batch, item: Item, previous: Step | None) -> Outcome:
+def new_hook() -> tuple[str | None, str | None]:
+    """A fresh webhook token for the next POST and its hash, or (None, None) when webhooks are off."""
+    if not runtime.settings().letzflow_webhook_url:
+        return None, None
+    token = new_token()
+    return token, token_hash(token)
+
+
+def post(step: Step, batch: Batch, item: Item, previous: Step | None, token: str | None = None) -> Outcome:
+    """POST the step's job; ``token``: its webhook token (its hash is already in the ledger), if any."""
     ledger = runtime.ledger()
     assert step.id is not None
     try:
         endpoint, body, skip = request_for(batch, item, step, previous)
+        base = runtime.settings().letzflow_webhook_url
+        if token and base:
+            body["webhookUrl"] = hook_url(base, token)
         job = resource(endpoint).create(skip_checks=skip, **body)
     except ValidationError as exc:
         ledger.unclaim_job(batch.id)

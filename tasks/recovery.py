@@ -102,6 +102,7 @@ def find_created_job(
     claimed: Callable[[Iterable[str]], set[str]],
     twins: Callable[[], int],
     look: int = 1,
+    hook_hash: str | None = None,
 ) -> Recovery:
     """Decide what became of the lost POST of ``body`` (first sent at ``since``).
 
@@ -109,7 +110,9 @@ def find_created_job(
     many other steps have an unsettled POST that an object could match as well. Both are asked after the
     list was read: a job listed was POSTed by a step that was ``submitting`` then, so it is either still
     a twin or has recorded its id by the time they are asked. ``look`` (1, 2, …) moves the window of
-    thin objects fetched one by one, so successive looks confirm different ones.
+    thin objects fetched one by one, so successive looks confirm different ones. ``hook_hash``: the hash
+    of the POST's webhook token; an object echoing that token is adopted at once (no other request can
+    share it, so the twins guard does not apply).
     """
     try:
         objects, complete = _listed(resource, since)
@@ -121,7 +124,10 @@ def find_created_job(
         if getattr(exc, "status", None) == 405:
             return Recovery(Found.UNPROVEN, why="the list endpoint answered 405: cannot prove", final=True)
         raise
-    judged = [(o, judge(endpoint, body, o, since)) for o in objects]
+    judged = [(o, judge(endpoint, body, o, since, hook_hash=hook_hash)) for o in objects]
+    exact = [str(o["id"]) for o, j in judged if j.exact]
+    if exact and not claimed(exact[:1]):
+        return Recovery(Found.ADOPT, exact[0], why="identified by its webhook token")
     open_ids = [str(o["id"]) for o, j in judged if j.verdict is not Verdict.DIFFERENT]
     if not open_ids:
         if complete:
@@ -131,7 +137,9 @@ def find_created_job(
         return Recovery(Found.WAIT, why="another step's POST of an indistinguishable request is unsettled")
     taken = claimed(open_ids)
     judged = [(o, j) for o, j in judged if j.verdict is not Verdict.DIFFERENT and str(o["id"]) not in taken]
-    judged = _confirm_thin(endpoint, body, since, resource, judged, skip=(look - 1) * CONFIRM_GETS)
+    judged = _confirm_thin(
+        endpoint, body, since, resource, judged, skip=(look - 1) * CONFIRM_GETS, hook_hash=hook_hash
+    )
     matches = [o for o, j in judged if j.verdict is Verdict.MATCH]
     unknown = [j for _o, j in judged if j.verdict is Verdict.UNKNOWN]
     if matches:
@@ -156,6 +164,7 @@ def _confirm_thin(
     resource: Listing,
     judged: list[tuple[dict[str, Any], Judgement]],
     skip: int = 0,
+    hook_hash: str | None = None,
 ) -> list[tuple[dict[str, Any], Judgement]]:
     """Fetch thinly listed objects (``CONFIRM_GETS`` of them, after the first ``skip``; the window wraps
     round) and judge them again on what the GET shows."""
@@ -171,7 +180,7 @@ def _confirm_thin(
             full = _fetch(resource, str(obj["id"]))
             if full is not None:
                 obj = {**obj, **full}
-                j = judge(endpoint, body, obj, since)
+                j = judge(endpoint, body, obj, since, hook_hash=hook_hash)
         if j.verdict is not Verdict.DIFFERENT:
             out.append((obj, j))
     return out

@@ -18,6 +18,7 @@ from storage.ledger import Ledger
 from tasks.learned import LearnedDurations
 from tasks.limits import InflightLimiter, RateLimiter
 from tasks.liveness import Liveness
+from tasks.waker import Waker
 
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
@@ -104,6 +105,11 @@ def liveness() -> Liveness:
     return _get(  # type: ignore[no-any-return]
         "liveness", lambda: Liveness(redis_client(), settings().letzflow_worker_dead_after)
     )
+
+
+def waker() -> Waker:
+    """Webhook wake-ups: batons, parked looks and hints (:mod:`tasks.waker`)."""
+    return _get("waker", lambda: Waker(redis_client()))  # type: ignore[no-any-return]
 
 
 def rate() -> RateLimiter:

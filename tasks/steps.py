@@ -110,7 +110,7 @@ def poll(step_id: int) -> Outcome:
         next_poll_at=now + timedelta(seconds=delay + 30),
     )
     runtime.inflight().refresh(step_id, release_at=now.timestamp() + delay)
-    return again(delay, f"{job.status} {job.progress:.0f}%")
+    return Outcome("again", max(0.05, delay), f"{job.status} {job.progress:.0f}%", looked=True)
 
 
 def _past_deadline(step: Step) -> Outcome:

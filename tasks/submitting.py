@@ -13,7 +13,7 @@ from tasks.limits import Lane
 from tasks.look_timing import duration_key_of
 from tasks.lost_answers import recover_submit
 from tasks.outcomes import NEXT, Outcome, again, fail_step
-from tasks.posting import post
+from tasks.posting import new_hook, post
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ def submit(step_id: int) -> Outcome:
         if shared is not None:
             runtime.inflight().release(step_id)
             return shared
-    attempts = ledger.begin_submit_counted(step_id, batch.id, runtime.worker_name())
+    token, hook_hash = new_hook()
+    attempts = ledger.begin_submit_counted(step_id, batch.id, runtime.worker_name(), hook_hash)
     if attempts is None:
         runtime.inflight().release(step_id)
         return NEXT
@@ -89,7 +90,7 @@ def submit(step_id: int) -> Outcome:
             f"max_jobs={batch.max_jobs} reached: the batch may not create more LetzAI jobs",
         )
         return NEXT
-    return post(step, batch, item, previous)
+    return post(step, batch, item, previous, token)
 
 
 def _rendered_elsewhere(step: Step, batch: Batch) -> Outcome | None:

@@ -146,6 +146,12 @@ def cmd_flower(args: argparse.Namespace) -> int:
     return _exec_celery(["flower", f"--port={args.port}", f"--address={args.address}", *args.celery_args])
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from workers.webhooks import serve
+
+    return serve(args.host, args.port)
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     from letzai.sim.server import main as sim_main
 
@@ -250,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("celery_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_flower)
+
+    p = sub.add_parser(
+        "webhooks", help="the webhook receiver LetzAI calls when a job ends (see LETZFLOW_WEBHOOK_URL)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (behind a TLS reverse proxy)")
+    p.add_argument("--port", type=int, default=8088)
+    p.set_defaults(func=cmd_webhooks)
     return parser
 
 

@@ -1,0 +1,87 @@
+"""The webhook receiver on its real Tornado server, with the wake-up replaced: status codes, body shapes,
+the size cap, back-pressure, and no token in the logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from letzai.webhook_tokens import new_token
+from workers.webhooks import MAX_BODY, MAX_PENDING, RunningReceiver, body_shape, start_receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[RunningReceiver, list[str], set[str]]]:
+    known: set[str] = set()
+    woken: list[str] = []
+
+    def wake(token: str) -> bool:
+        woken.append(token)
+        return token in known
+
+    running = start_receiver(wake=wake)
+    yield running, woken, known
+    running.stop()
+
+
+def test_known_token_is_accepted_in_either_body_shape_unknown_is_a_bare_404(receiver, caplog) -> None:  # type: ignore[no-untyped-def]
+    running, woken, known = receiver
+    token = new_token()
+    known.add(token)
+    url = f"http://127.0.0.1:{running.port}/letzflow/{token}"
+    caplog.set_level(logging.INFO, logger="letzflow.webhooks")
+    job = {"id": "job-1", "status": "ready"}
+    assert requests.post(url, json=job, timeout=5).status_code == 202
+    assert requests.post(url, json={"event": "image.ready", "data": job}, timeout=5).status_code == 202
+    assert requests.post(url, data=b"not json", timeout=5).status_code == 202  # a hint, whatever the body
+    stranger = requests.post(f"http://127.0.0.1:{running.port}/letzflow/{new_token()}", json=job, timeout=5)
+    assert stranger.status_code == 404 and stranger.content == b""
+    assert woken[:3] == [token] * 3
+    health = requests.get(f"http://127.0.0.1:{running.port}/healthz", timeout=5).json()
+    assert health["accepted"] == 3 and health["unknown"] == 1
+    assert token not in caplog.text and "/letzflow/…" in caplog.text
+
+
+def test_body_shapes() -> None:
+    assert body_shape(json.dumps({"id": "x", "status": "ready"}).encode()) == "object"
+    assert body_shape(json.dumps({"event": "video.ready", "data": {"id": "x"}}).encode()) == "event"
+    assert body_shape(b"{") == "unreadable" and body_shape(b"") == "unreadable"
+
+
+def test_an_oversized_body_is_refused_before_any_lookup(receiver) -> None:  # type: ignore[no-untyped-def]
+    running, woken, known = receiver
+    token = new_token()
+    known.add(token)
+    url = f"http://127.0.0.1:{running.port}/letzflow/{token}"
+    try:
+        answer = requests.post(url, data=b"x" * (MAX_BODY + 1), timeout=5)
+        assert answer.status_code >= 400
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+        pass  # Tornado may close the connection instead of answering
+    assert woken == []
+    assert requests.post(url, json={"id": "j"}, timeout=5).status_code == 202  # and keeps serving
+
+
+def test_calls_beyond_the_pending_bound_are_told_to_come_back() -> None:
+    gate = threading.Event()
+
+    def slow(token: str) -> bool:
+        gate.wait(10)
+        return True
+
+    running = start_receiver(wake=slow)
+    try:
+        running.receiver.pending = MAX_PENDING  # as if that many lookups were waiting
+        busy = requests.post(f"http://127.0.0.1:{running.port}/h/{new_token()}", timeout=5)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+        running.receiver.pending = 0
+        gate.set()
+        assert requests.post(f"http://127.0.0.1:{running.port}/h/{new_token()}", timeout=5).status_code == 202
+    finally:
+        gate.set()
+        running.stop()
