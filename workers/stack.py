@@ -22,7 +22,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from workers.services import CeleryBeat, CeleryWorker, RedisServer, S3Server, SimulatorServer
+from workers.services import (
+    CeleryBeat,
+    CeleryWorker,
+    RedisServer,
+    S3Server,
+    SimulatorServer,
+    WebhookReceiver,
+)
 from workers.stack_processes import (
     HOST,
     REPO_ROOT,
@@ -47,6 +54,7 @@ __all__ = [
     "Service",
     "SimulatorServer",
     "StackError",
+    "WebhookReceiver",
     "child_env",
     "find_redis_server",
     "free_port",
@@ -71,8 +79,10 @@ class EmbeddedStack:
         redis_persist: bool = False,
         base_dir: str | Path | None = None,
         keep_dir: bool = False,
+        webhooks: bool = False,
     ) -> None:
         self.workers_wanted = workers
+        self.webhooks_wanted = webhooks
         self.sim_knobs = dict(sim_knobs or {})
         self.bucket = bucket
         self.prefix = prefix
@@ -85,6 +95,7 @@ class EmbeddedStack:
         self.sim: SimulatorServer | None = None
         self.workers: list[CeleryWorker] = []
         self.beat: CeleryBeat | None = None
+        self.webhooks: WebhookReceiver | None = None
 
     @property
     def database_path(self) -> Path:
@@ -94,7 +105,9 @@ class EmbeddedStack:
     def env(self) -> dict[str, str]:
         """The variables a letzflow process needs to use this stack (PYTHONPATH includes the repo root)."""
         assert self.redis and self.s3 and self.sim, "start the stack first"
+        hooks = {"LETZFLOW_WEBHOOK_URL": self.webhooks.base_url} if self.webhooks else {}
         return {
+            **hooks,
             "REDIS_URL": self.redis.url,
             "DATABASE_URL": f"sqlite:///{self.database_path}",
             "S3_ENDPOINT_URL": self.s3.url,
@@ -115,11 +128,16 @@ class EmbeddedStack:
             self.redis = RedisServer(dir=self.dir / "redis", persist=self.redis_persist)
             self.s3 = S3Server(dir=self.dir / "s3")
             self.sim = SimulatorServer(dir=self.dir / "sim", **self.sim_knobs)
+            if self.webhooks_wanted:
+                self.webhooks = WebhookReceiver(dir=self.dir / "webhooks")
             services: list[Service] = [self.redis, self.s3, self.sim]
             for service in services:
                 service.start(wait=False)
             for service in services:
                 service.wait_ready()
+            if self.webhooks is not None:
+                self.webhooks.env = self.env
+                self.webhooks.start()
             self.s3.create_bucket(self.bucket)
             for _ in range(self.workers_wanted):
                 self.start_worker(**self.worker_options)
@@ -146,12 +164,26 @@ class EmbeddedStack:
 
     def processes(self) -> list[ManagedProcess]:
         """Every process started and not yet reaped, workers first."""
-        services: list[Service | None] = [*self.workers, self.beat, self.sim, self.s3, self.redis]
+        services: list[Service | None] = [
+            *self.workers,
+            self.beat,
+            self.webhooks,
+            self.sim,
+            self.s3,
+            self.redis,
+        ]
         return [s.process for s in services if s is not None and s.process is not None and s.process.alive]
 
     def stop(self) -> None:
         """Stop workers and beat (warm), then the simulator, S3 and Redis; remove the temp dir unless kept."""
-        services: list[Service | None] = [*reversed(self.workers), self.beat, self.sim, self.s3, self.redis]
+        services: list[Service | None] = [
+            *reversed(self.workers),
+            self.beat,
+            self.webhooks,
+            self.sim,
+            self.s3,
+            self.redis,
+        ]
         for service in services:
             if service is not None:
                 service.stop()
