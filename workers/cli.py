@@ -168,7 +168,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     from workers.demo import run_demo
 
-    return run_demo(real=args.real, spec=args.spec, out=args.out, items=args.items)
+    return run_demo(real=args.real, spec=args.spec, out=args.out, items=args.items, webhooks=args.webhooks)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--spec", default=None, help="spec to run (default: examples/catalog.yaml)")
     p.add_argument("--items", type=int, default=None, help="run only the first N items")
+    p.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="also run the webhook receiver; the simulator calls it when each job ends",
+    )
     p.add_argument(
         "--out", default="letzflow-demo-output", help="folder for the downloaded media and gallery"
     )

@@ -62,6 +62,7 @@ def run_demo(
     spec: str | None = None,
     out: str = "letzflow-demo-output",
     items: int | None = None,
+    webhooks: bool = False,
 ) -> int:
     """Run the demo and return the exit status: 0 only if every item succeeded.
 
@@ -72,7 +73,7 @@ def run_demo(
     err = Console(stderr=True)
     try:
         with signals(raise_terminated, signal.SIGTERM):
-            return _run(console, real=real, spec_path=spec, out=Path(out), items=items)
+            return _run(console, real=real, spec_path=spec, out=Path(out), items=items, webhooks=webhooks)
     except DemoError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return exc.code
@@ -87,16 +88,26 @@ def run_demo(
         return EXIT_FAILED
 
 
-def _run(console: Console, *, real: bool, spec_path: str | None, out: Path, items: int | None) -> int:
+def _run(
+    console: Console, *, real: bool, spec_path: str | None, out: Path, items: int | None, webhooks: bool
+) -> int:
     if items is not None and items < 1:
         raise DemoError("--items must be at least 1", EXIT_USAGE)
+    if real and webhooks:
+        raise DemoError(
+            "--webhooks runs the receiver on this machine, which the real LetzAI API cannot reach: run "
+            "`letzflow webhooks` behind a public HTTPS address and set LETZFLOW_WEBHOOK_URL to it instead",
+            EXIT_USAGE,
+        )
     api = _real_api() if real else None
     spec = _load_spec(
         Path(spec_path) if spec_path else DEFAULT_SPEC, REAL_ITEMS if real and not items else items
     )
     if api is not None:
         _confirm_real(console, spec, api["base_url"])
-    stack: EmbeddedStack = ApiStack(api) if api is not None else EmbeddedStack(sim_knobs=DEMO_SIM)
+    stack: EmbeddedStack = (
+        ApiStack(api) if api is not None else EmbeddedStack(sim_knobs=DEMO_SIM, webhooks=webhooks)
+    )
     saved_env = dict(os.environ)
     started = time.monotonic()
     ok = False
@@ -111,6 +122,13 @@ def _run(console: Console, *, real: bool, spec_path: str | None, out: Path, item
             _teach_sim_durations()
         _print_stack(console, stack, time.monotonic() - started)
         ok = _run_batch(console, stack, spec, out, timeout=REAL_TIMEOUT if api else SIM_TIMEOUT)
+        if stack.webhooks is not None:
+            seen = stack.webhooks.health()
+            console.print(
+                f"webhooks: {seen.get('accepted', 0)} calls woke a poll, "
+                f"{seen.get('unknown', 0)} carried an unknown or expired token",
+                highlight=False,
+            )
         return EXIT_OK if ok else EXIT_FAILED
     finally:
         if not ok:
@@ -171,6 +189,7 @@ def _print_stack(console: Console, stack: EmbeddedStack, took: float) -> None:
     console.print(
         f"local stack up in {took:.1f}s: redis {env['REDIS_URL']}, S3 {env['S3_ENDPOINT_URL']}, "
         + (f"simulator {env['LETZAI_BASE_URL']}" if simulated else f"LetzAI API {env['LETZAI_BASE_URL']}")
+        + (f", webhook receiver {env['LETZFLOW_WEBHOOK_URL']}" if stack.webhooks else "")
         + f", worker {stack.workers[0].nodename}; logs in {stack.dir}",
         highlight=False,
         soft_wrap=True,
