@@ -27,7 +27,7 @@ PROCFILE = ROOT / "Procfile"
 DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 
-APP_SERVICES = ("worker", "beat", "flower", "sim")
+APP_SERVICES = ("worker", "beat", "flower", "webhooks", "sim")
 ONE_SHOT = ("createbucket",)
 SETTINGS_VARS = {name.upper() for name in Settings.model_fields}
 #: Variables that other programs read: boto3, Flower, PostgreSQL/MinIO images, compose interpolation, beat.
@@ -83,7 +83,14 @@ def run_help(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def check_command(args: list[str]) -> None:
-    """Assert ``args`` (a celery or simulator command line) is one the project and its libraries accept."""
+    """Assert ``args`` (a celery, simulator or letzflow command line) is one the project and its libraries
+    accept."""
+    if args[0] == "letzflow":
+        from workers.cli import build_parser as cli_parser
+
+        parsed = cli_parser().parse_args(args[1:])
+        assert parsed.func is not None
+        return
     if args[0] == "python":
         assert args[1:3] == ["-m", "letzai.sim"], args
         from letzai.sim.server import build_parser
