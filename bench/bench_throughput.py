@@ -45,6 +45,9 @@ def parse(
         "--baseline-intervals", default="2,0.5", help="comma-separated poll intervals; empty: none"
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
+    parser.add_argument(
+        "--webhooks", action="store_true", help="run the webhook receiver; the simulator calls it"
+    )
     args = parser.parse_args(argv)
     run = EngineRun(
         items=args.items,
@@ -56,6 +59,7 @@ def parse(
         workers=json.loads(args.workers),
         baseline_intervals=[float(x) for x in args.baseline_intervals.split(",") if x],
         timeout=args.timeout,
+        webhooks=args.webhooks,
     )
     options = {
         "latencies": [float(x) for x in args.sweep.split(",") if x] or [args.latency],

@@ -59,6 +59,8 @@ class EngineRun:
     baseline_intervals: list[float] = field(default_factory=lambda: [2.0])
     #: After the warm-up, drop Redis's learned durations (as a new Redis would): the ledger's copy is used.
     forget_learned: bool = False
+    #: Run the webhook receiver and have the simulator call it (``LETZFLOW_WEBHOOK_URL`` set).
+    webhooks: bool = False
 
     def step_latency(self, step: str) -> float:
         return self.latency * (self.video_factor if step == "animate" else 1.0)
@@ -188,7 +190,7 @@ def measure(run: EngineRun, name: str) -> dict[str, Any]:
 
     with (
         tempfile.TemporaryDirectory(prefix="letzflow-bench-") as tmp,
-        EmbeddedStack(sim_knobs=run.sim_knobs()) as stack,
+        EmbeddedStack(sim_knobs=run.sim_knobs(), webhooks=run.webhooks) as stack,
     ):
         assert stack.redis and stack.sim and stack.s3
         env = worker_env(run.inflight)
@@ -272,6 +274,7 @@ def measure(run: EngineRun, name: str) -> dict[str, Any]:
         "ideal_s": round(run.ideal, 2),
         "workers": run.workers,
         "warmup_items": run.warmup_items,
+        "webhooks": run.webhooks,
         "letzflow": engine,
         "baseline": baselines,
         "wall_over_baseline": round(engine["wall_s"] / baselines[0]["wall_s"], 3) if baselines else None,
