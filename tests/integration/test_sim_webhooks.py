@@ -181,7 +181,10 @@ def test_every_kind_is_delivered_once_to_its_own_url_with_its_get_object(
         "image_edit": ("/image-edits", {"mode": "skin", "originalImageCompletionId": source}),
         "upscale": ("/upscale", {"imageId": source, "size": 2}),
         "video": ("/videos", {"prompt": "orbit", "originalImageCompletionId": source}),
-        "model": ("/models", {"name": "wh.model", "class": "object", "trainingDataUrls": ["https://x.test/1"]}),
+        "model": (
+            "/models",
+            {"name": "wh.model", "class": "object", "trainingDataUrls": ["https://x.test/1"]},
+        ),
     }
     ids = {"image": source}
     for kind, (path, body) in jobs.items():

@@ -48,7 +48,12 @@ def test_calm_knobs_draw_nothing_from_the_fault_randomness() -> None:
     the_job = job()
     due, delivery = plan_delivery(rng, SimConfig(webhook_body="object"), the_job, "http://h/t/abc")
     assert rng.getstate() == before
-    assert (delivery.lost, delivery.duplicate, delivery.url_ok, delivery.shape) == (False, False, True, "object")
+    assert (delivery.lost, delivery.duplicate, delivery.url_ok, delivery.shape) == (
+        False,
+        False,
+        True,
+        "object",
+    )
     assert due == delivery.ends_at == the_job.finish_time
 
 
