@@ -1,4 +1,5 @@
-"""The simulator's own routes under ``/_sim`` (no auth, no faults): config, counters, reset, jobs."""
+"""The simulator's own routes under ``/_sim`` (no auth, no faults): config, counters, reset, jobs,
+webhooks."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def admin(sim: SimState, method: str, parts: list[str], query: dict[str, str], b
 
     ``GET /_sim/config``, ``POST /_sim/config`` (JSON knob values, applied live), ``GET /_sim/counters``
     (``?by_job=0`` leaves out the per-job poll counts), ``POST /_sim/reset``, ``GET /_sim/jobs``
-    (``?kind=image``), ``GET /_sim/health``.
+    (``?kind=image``), ``GET /_sim/webhooks`` (``?job_id=…``), ``GET /_sim/health``.
     """
     route = (method, parts[1] if len(parts) == 2 else "")
     if route == ("GET", "health"):
@@ -41,6 +42,8 @@ def admin(sim: SimState, method: str, parts: list[str], query: dict[str, str], b
         return json_reply(200, {"ok": True})
     if route == ("GET", "jobs"):
         return json_reply(200, jobs_listing(sim, query.get("kind")))
+    if route == ("GET", "webhooks"):
+        return json_reply(200, webhooks_listing(sim, query.get("job_id")))
     return json_reply(404, error_body(404, "unknown simulator route"))
 
 
@@ -63,6 +66,24 @@ def jobs_listing(sim: SimState, kind: str | None = None) -> list[dict[str, Any]]
         now = time.monotonic()
         jobs = sim.by_kind.get(kind, {}) if kind else sim.jobs
         return [_row(job, now) for job in jobs.values()]
+
+
+def webhooks_listing(sim: SimState, job_id: str | None = None) -> list[dict[str, Any]]:
+    """Every webhook POST and every lost delivery (oldest first, the last 20,000), one row each::
+
+        {"job_id", "kind", "status", "url_ok", "url", "shape", "copy", "lost", "code", "error",
+         "ended_mono", "sent_mono"}
+
+    ``status`` is the job status the body carries; ``url_ok`` whether it went to the job's own
+    ``webhookUrl`` (False: a wrong token, ``url`` is where it went); ``shape`` ``object`` or ``event``;
+    ``copy`` 1, or 2 for a duplicate; ``lost`` True for a delivery dropped by ``webhook_lost_rate``
+    (nothing sent, ``code`` None); ``code`` the receiver's HTTP status (None when nothing answered);
+    ``error`` None, ``lost``, ``HTTP <code>`` or the transport error; ``ended_mono`` the job's end it
+    announces and ``sent_mono`` when it was sent (or dropped), both ``time.monotonic()`` of the simulator.
+    """
+    with sim.lock:
+        rows = sim.counters.webhook_log
+        return [dict(row) for row in rows if job_id is None or row["job_id"] == job_id]
 
 
 def _row(job: Job, now: float) -> dict[str, Any]:

@@ -26,10 +26,16 @@ _RATES = (
     "media_error_rate",
     "thin_rate",
     "create_status_200_rate",
+    "webhook_lost_rate",
+    "webhook_duplicate_rate",
+    "webhook_wrong_token_rate",
 )
 
 #: What a lost create answer looks like (``lost_answer_mode``).
 LOST_ANSWER_MODES = ("502", "reset", "timeout", "mixed")
+#: The shape of a webhook body (``webhook_body``): the job object, ``{event, data}``, or either per delivery.
+WEBHOOK_BODIES = ("object", "event", "mixed")
+_CHOICES = {"lost_answer_mode": LOST_ANSWER_MODES, "webhook_body": WEBHOOK_BODIES}
 
 _LISTS = ("valid_keys", "bad_keys", "thin_list_fields", "thin_get_fields")
 _THIN_NAMES = ", ".join(FIELD_PATHS)
@@ -64,6 +70,14 @@ _HELP = {
     "create_status_200_rate": "share of create POSTs (images, edits, upscales, videos) answered 200 "
     "instead of 201 (models: always 200)",
     "upscale_list_404": "GET /upscale (the list) answers 404 (give 'true' or 'false'; alone: true)",
+    "webhook_lost_rate": "share of webhook deliveries dropped (never sent)",
+    "webhook_delay": "seconds after a job ends before its webhook is sent",
+    "webhook_delay_jitter": "up to this many seconds more, uniform, per delivery",
+    "webhook_duplicate_rate": "share of webhook deliveries sent twice (the copy 0.2 s later)",
+    "webhook_body": "webhook body: object (the job as GET shows it), event ({event, data}) or mixed "
+    "(one of the two per delivery)",
+    "webhook_wrong_token_rate": "share of webhook deliveries sent to the webhookUrl with its last path "
+    "segment replaced by a random token of the same length (the right URL gets nothing)",
 }
 
 
@@ -108,6 +122,17 @@ class SimConfig:
         create_status_200_rate: share of create POSTs of images, edits, upscales and videos answered 200
             instead of 201 (rolled per job; models always answer 200).
         upscale_list_404: ``GET /upscale`` (the list, named by the guide only) answers 404.
+        webhook_lost_rate: share of webhook deliveries dropped (a job with a ``webhookUrl`` is POSTed to
+            it when it ends: ready, failed or interrupted; see :mod:`letzai.sim.webhooks`).
+        webhook_delay, webhook_delay_jitter: seconds from a job's end to its webhook, plus a uniform extra
+            of up to ``webhook_delay_jitter``.
+        webhook_duplicate_rate: share of deliveries sent twice, the copy 0.2 s after the first.
+        webhook_body: ``object`` (the body is what ``GET`` of the job answers), ``event``
+            (``{"event": "<kind>.<status>", "data": <that object>}``) or ``mixed`` (one per delivery).
+        webhook_wrong_token_rate: share of deliveries sent to the ``webhookUrl`` with its last path segment
+            (the receiver's token) replaced by a random one of the same length, and not to the right URL.
+        Every webhook fault is rolled from the seeded fault randomness when the job is created (or
+        interrupted), so knobs set later apply to later jobs.
         verbose: log every request to stderr.
     """
 
@@ -140,6 +165,12 @@ class SimConfig:
     thin_rate: float = 1.0
     create_status_200_rate: float = 0.5
     upscale_list_404: bool = False
+    webhook_lost_rate: float = 0.0
+    webhook_delay: float = 0.0
+    webhook_delay_jitter: float = 0.0
+    webhook_duplicate_rate: float = 0.0
+    webhook_body: str = "mixed"
+    webhook_wrong_token_rate: float = 0.0
     verbose: bool = False
 
     def latency(self, kind: str) -> float:
@@ -184,11 +215,11 @@ def _coerce(name: str, raw: Any) -> Any:
         return raw
     if name == "upscale_list_404":
         return _boolean(name, raw)
-    if name == "lost_answer_mode":
-        mode = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-        if mode not in LOST_ANSWER_MODES:
-            raise ValueError(f"lost_answer_mode must be one of {', '.join(LOST_ANSWER_MODES)}")
-        return mode
+    if name in _CHOICES:
+        choice = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+        if choice not in _CHOICES[name]:
+            raise ValueError(f"{name} must be one of {', '.join(_CHOICES[name])}")
+        return choice
     if name in ("credits", "edit_images_max", "max_concurrent_jobs", "seed", "max_jobs"):
         if raw is None and name != "max_jobs":
             return None

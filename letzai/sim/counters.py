@@ -11,15 +11,26 @@ The snapshot's shape::
      "media": {"downloads": n, "bytes": n, "uploads": n, "upload_bytes": n},
      "interrupts": n, "concurrent_now": n, "max_concurrent": n,
      "injected": {"rate_limit": n, "error_5xx": n, "lost": n, "reset": n, "slow": n, "media_error": n},
-     "responses": {"201": n, "429": n, ...}}         every API answer by status
+     "responses": {"201": n, "429": n, ...},         every API answer by status
+     "webhooks_sent": n,          webhook POSTs made (duplicates included)
+     "webhooks_delivered": n,     answered 2xx
+     "webhooks_failed": n,        refused, timed out, or answered anything but 2xx
+     "webhooks_lost": n, "webhooks_duplicated": n, "webhooks_wrong_token": n,   injected faults
+     "webhooks_pending": n}       queued deliveries (stale ones included until they are due)
+
+Every webhook POST (and every lost delivery) is also recorded in ``webhook_log`` (the last
+:data:`WEBHOOK_LOG_SIZE`), served by ``GET /_sim/webhooks``.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 INJECTED = ("rate_limit", "error_5xx", "lost", "reset", "slow", "media_error")
+WEBHOOK_COUNTS = ("sent", "delivered", "failed", "lost", "duplicated", "wrong_token")
+#: Webhook records kept (the oldest are dropped beyond).
+WEBHOOK_LOG_SIZE = 20_000
 
 
 class Counters:
@@ -41,6 +52,8 @@ class Counters:
         self.max_concurrent = 0
         self.injected: Counter[str] = Counter({name: 0 for name in INJECTED})
         self.responses: Counter[str] = Counter()
+        self.webhooks: Counter[str] = Counter({name: 0 for name in WEBHOOK_COUNTS})
+        self.webhook_log: deque[dict[str, Any]] = deque(maxlen=WEBHOOK_LOG_SIZE)
 
     def poll(self, job_id: str) -> None:
         """Count one ``GET /x/{id}``."""
@@ -52,7 +65,12 @@ class Counters:
         self.polls.pop(job_id, None)
 
     def snapshot(
-        self, *, concurrent_now: int, credits_left: int | None, by_job: bool = True
+        self,
+        *,
+        concurrent_now: int,
+        credits_left: int | None,
+        webhooks_pending: int = 0,
+        by_job: bool = True,
     ) -> dict[str, Any]:
         """The counters as a JSON-ready dict (shape in the module docstring)."""
         polled = len(self.polls)
@@ -84,6 +102,8 @@ class Counters:
             "max_concurrent": self.max_concurrent,
             "injected": dict(self.injected),
             "responses": dict(self.responses),
+            **{f"webhooks_{name}": self.webhooks[name] for name in WEBHOOK_COUNTS},
+            "webhooks_pending": webhooks_pending,
         }
         if by_job:
             snapshot["polls_by_job"] = dict(self.polls)

@@ -76,6 +76,8 @@ class Job:
         endpoint: the create route (``/images``, ``/image-edits``, ``/upscale``, ``/videos``, ``/models``).
         thin_roll: its seeded roll in [0, 1): its objects are thinned when it is below ``thin_rate``.
         lost_answer: how the create answer was lost (``502``, ``reset``, ``timeout``), None if it was not.
+        base: the simulator URL its create call reached (media URLs in its webhook body use it, as those
+            of a GET use the URL that GET reached).
     """
 
     id: str
@@ -100,11 +102,17 @@ class Job:
     endpoint: str = ""
     thin_roll: float = 0.0
     lost_answer: str | None = None
+    base: str = ""
 
     @property
     def finish_time(self) -> float | None:
         """Monotonic time of its final status; None if it never finishes."""
         return None if self.outcome == "never" else self.created + self.duration
+
+    @property
+    def end_time(self) -> float | None:
+        """Monotonic time it ended or will end: its interruption, else its finish; None if never."""
+        return self.interrupted_at if self.interrupted_at is not None else self.finish_time
 
     def state(self, now: float) -> tuple[str, int]:
         """``(phase, progress)`` at monotonic time ``now``; phase is new, working, ready, failed or

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from letzai.sim.jobs import Job
 from letzai.sim.render import RENDERERS, edit_result_object
 from letzai.sim.replies import Reply, SimError, json_reply
 from letzai.sim.state import SimState
@@ -148,12 +149,20 @@ def render(sim: SimState, req: Request, kind: str, job_id: str, what: str, *, po
         job = sim.get(kind, job_id, what)
         if poll:
             sim.counters.poll(job_id)
-        now = time.monotonic()
-        obj = RENDERERS[kind](job, now, req.base, resolver(sim, req.base, now))
-        if kind in THIN_KINDS:
-            config = sim.config
-            obj = thinned(obj, config.thin_get_fields, kind, job.thin_roll, config.thin_rate)
-        return json_reply(200, obj)
+        return json_reply(200, job_object(sim, job, req.base, time.monotonic()))
+
+
+def job_object(sim: SimState, job: Job, base: str, now: float) -> dict[str, Any]:
+    """What ``GET /x/{id}`` answers for ``job`` at ``now`` (thinned by ``thin_get_fields``).
+
+    The webhook sender sends the same object, so thin-answer knobs shape both alike. The caller holds
+    the lock.
+    """
+    obj = RENDERERS[job.kind](job, now, base, resolver(sim, base, now))
+    if job.kind in THIN_KINDS:
+        config = sim.config
+        obj = thinned(obj, config.thin_get_fields, job.kind, job.thin_roll, config.thin_rate)
+    return obj
 
 
 def page_params(req: Request, max_limit: int, default_limit: int) -> tuple[int, int]:

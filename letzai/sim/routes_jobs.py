@@ -32,7 +32,7 @@ def _created(
     """Create the job (recording the body as sent) and answer its object, never thinned."""
     params.pop("mask", None)
     with sim.lock:
-        job = sim.create(kind, endpoint, params, request=recorded_body(req), **attrs)
+        job = sim.create(kind, endpoint, params, request=recorded_body(req), base=req.base, **attrs)
         req.created_id = job.id
         now = time.monotonic()
         payload = RENDERERS[kind](job, now, req.base, resolver(sim, req.base, now))

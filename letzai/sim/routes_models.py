@@ -69,7 +69,9 @@ def create_model(sim: SimState, req: Request, ids: list[str]) -> Reply:
         if params["name"] in taken:
             raise SimError(400, [f"a model named {params['name']} already exists"])
         privacy = params.get("privacy", "private")
-        job = sim.create("model", "/models", params, privacy=privacy, request=recorded_body(req))
+        job = sim.create(
+            "model", "/models", params, privacy=privacy, request=recorded_body(req), base=req.base
+        )
         req.created_id = job.id
         now = time.monotonic()
         return json_reply(200, model_object(job, now, req.base, resolver(sim, req.base, now)))

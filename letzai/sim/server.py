@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from letzai.sim.admin import jobs_listing
+from letzai.sim.admin import jobs_listing, webhooks_listing
 from letzai.sim.config import SimConfig, add_cli_args, config_from_args
 from letzai.sim.handlers import SimHandler
 from letzai.sim.state import SimState
+from letzai.sim.webhook_sender import WebhookSender
 
 DEFAULT_PORT = 8765
 
@@ -46,6 +47,7 @@ class RunningSim:
         url: ``http://host:port`` (the API root and the media host).
         port: the bound port.
         state: the shared state (tests may inspect it under ``state.lock``).
+        sender: the threads delivering its webhooks.
     """
 
     server: SimServer
@@ -53,10 +55,12 @@ class RunningSim:
     state: SimState
     url: str
     port: int
+    sender: WebhookSender
 
     def stop(self) -> None:
-        """Stop serving and close the listening socket."""
+        """Stop serving and delivering webhooks, and close the listening socket."""
         self.server.shutdown()
+        self.sender.stop()
         self.server.server_close()
         self.thread.join(timeout=5)
 
@@ -80,6 +84,10 @@ class RunningSim:
         """Every job with its current status (like ``GET /_sim/jobs``)."""
         return jobs_listing(self.state, kind)
 
+    def webhooks(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        """Every webhook POST and lost delivery so far (like ``GET /_sim/webhooks``)."""
+        return webhooks_listing(self.state, job_id)
+
     def __enter__(self) -> RunningSim:
         return self
 
@@ -93,9 +101,11 @@ def start_simulator(config: SimConfig | None = None, host: str = "127.0.0.1", po
     server = SimServer((host, port), state)
     bound_port = int(server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, name=f"letzai-sim:{bound_port}", daemon=True)
+    sender = WebhookSender(state, name=f"letzai-sim:{bound_port}")
+    sender.start()
     thread.start()
     shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
-    return RunningSim(server, thread, state, f"http://{shown}:{bound_port}", bound_port)
+    return RunningSim(server, thread, state, f"http://{shown}:{bound_port}", bound_port, sender)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,10 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _interrupt)
+    sender = WebhookSender(state)
+    sender.start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        sender.stop()
         server.server_close()
     return 0

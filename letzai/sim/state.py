@@ -17,6 +17,7 @@ from letzai.sim.config import JOB_KINDS, SimConfig
 from letzai.sim.counters import Counters
 from letzai.sim.jobs import Job, plan_job
 from letzai.sim.replies import SimError, not_found, retry_after_header
+from letzai.sim.webhooks import Delivery, DeliveryQueue, plan_delivery
 
 #: Uploaded assets kept at most (bytes, all together); the oldest are dropped beyond.
 ASSET_BUDGET = 256 * 1024 * 1024
@@ -39,11 +40,14 @@ class SimState:
     def __init__(self, config: SimConfig) -> None:
         self.lock = threading.RLock()
         self.config = config
+        self.webhooks = DeliveryQueue(self.lock)
         self.reset()
 
     def reset(self) -> None:
-        """Forget every job, asset and count; restart the job counter and the seeded randomness."""
+        """Forget every job, asset, count and pending webhook; restart the job counter and the seeded
+        randomness."""
         with self.lock:
+            self.webhooks.clear()
             self.seed = self.config.seed if self.config.seed is not None else int.from_bytes(os.urandom(6))
             self.fault_rng = random.Random(f"{self.seed}:faults")
             self.list_seq = 0
@@ -127,7 +131,25 @@ class SimState:
             self.counters.jobs_created[kind] += 1
             self.counters.max_concurrent = max(self.counters.max_concurrent, len(self.active))
             self._evict()
+            self._plan_webhook(job)
             return job
+
+    def _plan_webhook(self, job: Job) -> None:
+        """Queue the announcement of the job's end, if it asked for one and ends at all."""
+        url = job.params.get("webhookUrl")
+        if not isinstance(url, str) or not url or job.end_time is None:
+            return
+        due, delivery = plan_delivery(self.fault_rng, self.config, job, url)
+        self.webhooks.push(due, delivery, self.webhook_current, self.config.max_jobs)
+
+    def webhook_current(self, delivery: Delivery) -> bool:
+        """Whether a queued delivery still announces its job's end (the job is known and ends then)."""
+        job = self.jobs.get(delivery.job_id)
+        return (
+            job is not None
+            and job.end_time == delivery.ends_at
+            and self.webhooks.current_generation(delivery)
+        )
 
     def _evict(self) -> None:
         while len(self.jobs) > self.config.max_jobs:
@@ -158,7 +180,11 @@ class SimState:
         return job
 
     def interrupt(self, job: Job) -> bool:
-        """Interrupt a working job now; False when it has already finished."""
+        """Interrupt a working job now; False when it has already finished.
+
+        A job with a ``webhookUrl`` is announced at its interruption (faults rolled afresh); the delivery
+        planned for its finish goes stale.
+        """
         with self.lock:
             now = time.monotonic()
             phase, progress = job.state(now)
@@ -168,6 +194,7 @@ class SimState:
             job.interrupted_progress = progress
             self.active.discard(job.id)
             self.counters.interrupts += 1
+            self._plan_webhook(job)
             return True
 
     def new_asset(self, filename: str, content_type: str) -> Asset:
@@ -209,5 +236,8 @@ class SimState:
         """The counters as JSON (see :mod:`letzai.sim.counters`)."""
         with self.lock:
             return self.counters.snapshot(
-                concurrent_now=self.concurrent_now(), credits_left=self.credits_left, by_job=by_job
+                concurrent_now=self.concurrent_now(),
+                credits_left=self.credits_left,
+                webhooks_pending=len(self.webhooks),
+                by_job=by_job,
             )
