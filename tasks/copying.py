@@ -7,15 +7,13 @@ from datetime import timedelta
 
 from letzai.errors import LetzAIError
 from letzai.media import open_media
-from letzai.retry import backoff
+from letzai.retry import Action, Call, classify
 from storage.layout import extension, media_key
 from storage.models import utcnow
 from tasks import runtime
 from tasks.outcomes import NEXT, Outcome, again
 
 log = logging.getLogger(__name__)
-
-MAX_COPY_ERRORS = 8
 
 
 def copy(step_id: int) -> Outcome:
@@ -79,25 +77,23 @@ def copy(step_id: int) -> Outcome:
                 }
             )
     except (LetzAIError, Exception) as exc:
-        retryable = getattr(exc, "retryable", False)
         errors = step.errors_in_row + 1
-        message = getattr(exc, "message", None) or str(exc)
-        if retryable and errors < MAX_COPY_ERRORS:
-            delay = backoff(errors)
+        decision = classify(exc, Call.COPY, errors)
+        if decision.action is Action.RETRY:
             ledger.update_step(
                 step_id,
                 errors_in_row=errors,
                 error_class=type(exc).__name__,
-                error_message=f"copy: {message}"[:2000],
-                next_poll_at=utcnow() + timedelta(seconds=delay + 60),
+                error_message=f"copy: {decision.reason}"[:2000],
+                next_poll_at=utcnow() + timedelta(seconds=decision.delay + 60),
             )
-            return again(delay, f"copy failed, retrying: {message}")
+            return again(decision.delay, f"copy failed, retrying: {decision.reason}")
         ledger.transition(
             step_id,
             ("copying",),
             "failed",
             error_class=type(exc).__name__,
-            error_message=f"copying the media failed: {message}"[:2000],
+            error_message=decision.reason[:2000],
             finished_at=utcnow(),
         )
         return NEXT

@@ -8,15 +8,15 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from letzai.errors import LetzAIError, RateLimited
+from letzai.errors import LetzAIError
 from letzai.identity import could_share_job
-from letzai.retry import backoff, classify
+from letzai.retry import MAX_SUBMITS, Action, Call, backoff, classify
 from storage.models import Batch, Item, Step, as_utc, utcnow
 from tasks import runtime
 from tasks.batch_control import halt_batch
 from tasks.inputs import request_for, resource
 from tasks.outcomes import NEXT, Outcome, again, deadline_of, fail_step
-from tasks.posting import LIST_SETTLE, MAX_SUBMITS, accepted, new_hook, post
+from tasks.posting import LIST_SETTLE, accepted, new_hook, post
 from tasks.recovery import Found, find_created_job
 
 log = logging.getLogger(__name__)
@@ -48,14 +48,17 @@ def recover_submit(step: Step, batch: Batch, item: Item, previous: Step | None) 
             hook_hash=step.webhook_hash,
         )
     except LetzAIError as exc:
-        decision = classify(exc, looks, is_post=False, max_attempts=10**6)
-        if decision.action in ("stop_batch", "pause_batch"):
-            halt_batch(batch.id, "stopped" if decision.action == "stop_batch" else "paused", exc)
-            return NEXT
-        if isinstance(exc, RateLimited) and age < deadline_of(step).total_seconds():
-            # come back when told: no look was made (bounded by the step's deadline, then counted)
-            return again(decision.delay, f"listing rate limited: {exc.message}"[:200])
-        return _undecided(step, batch, looks, f"the list could not be read: {exc.message}", decision.delay)
+        past_deadline = age >= deadline_of(step).total_seconds()
+        decision = classify(exc, Call.LIST, looks, past_deadline=past_deadline)
+        match decision.action:
+            case Action.STOP_BATCH | Action.PAUSE_BATCH:
+                halt_batch(batch.id, "stopped" if decision.action is Action.STOP_BATCH else "paused", exc)
+                return NEXT
+            case _ if not decision.counts:  # come back when told: no look was made
+                return again(decision.delay, f"listing rate limited: {decision.reason}"[:200])
+            case _:
+                why = f"the list could not be read: {decision.reason}"
+                return _undecided(step, batch, looks, why, decision.delay)
     if found.found is Found.ADOPT:
         assert found.remote_id is not None
         log.info("step %s: adopted job %s (%s) after a lost answer", step.id, found.remote_id, found.why)

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from letzai.errors import ConnectError, LetzAIError, RateLimited, ValidationError
-from letzai.retry import backoff, classify
+from letzai.errors import LetzAIError, ValidationError
+from letzai.retry import Action, Call, classify
 from letzai.webhook_tokens import hook_url, new_token, token_hash
 from storage.models import Batch, Item, Step, utcnow
 from tasks import runtime
@@ -21,7 +21,6 @@ from tasks.outcomes import NEXT, Outcome, again, ceiling, deadline_of, fail_step
 
 log = logging.getLogger(__name__)
 
-MAX_SUBMITS = 5
 #: Seconds a lost POST answer is given before the list endpoint is trusted to show the job.
 LIST_SETTLE = 2.0
 
@@ -51,13 +50,14 @@ def post(step: Step, batch: Batch, item: Item, previous: Step | None, token: str
     except LetzAIError as exc:
         return _post_failed(step, batch, exc)
     except Exception as exc:  # a local input (upload, presign, mask file) failed before any POST
-        if getattr(exc, "retryable", False):
+        decision = classify(exc, Call.PREPARE_INPUT, step.submit_attempts)
+        if decision.action is Action.RETRY:
             ledger.transition(step.id, ("submitting",), "planned")
             ledger.unclaim_job(batch.id)
             runtime.inflight().release(step.id)
-            return again(backoff(step.submit_attempts), f"input not ready: {exc}")
+            return again(decision.delay, f"input not ready: {decision.reason}")
         ledger.unclaim_job(batch.id)
-        fail_step(step, ("submitting",), f"input could not be prepared: {exc}", exc)
+        fail_step(step, ("submitting",), decision.reason, exc)
         return NEXT
     return accepted(step, batch, job.id, job.progress)
 
@@ -108,37 +108,29 @@ def accepted(
 def _post_failed(step: Step, batch: Batch, exc: LetzAIError) -> Outcome:
     ledger = runtime.ledger()
     assert step.id is not None
-    # A refused connection never reached the API: sending again is safe.
-    decision_action = "retry" if isinstance(exc, ConnectError) else ""
-    decision = classify(exc, step.submit_attempts, is_post=True)
-    action = decision_action or decision.action
+    decision = classify(exc, Call.SUBMIT, step.submit_attempts)
     ledger.update_step(
         step.id,
         error_class=type(exc).__name__,
         error_status=getattr(exc, "status", None),
         error_message=exc.message[:2000],
     )
-    if action == "reconcile":
+    if decision.action is Action.RECONCILE:
         ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=decision.delay + 30))
         return again(max(LIST_SETTLE, decision.delay), "answer lost: reconcile before any new POST")
     ledger.unclaim_job(batch.id)
-    if action == "retry":
-        refused = isinstance(exc, RateLimited)  # a 429 created nothing: it is no submission attempt
-        if not refused and step.submit_attempts >= MAX_SUBMITS:
-            fail_step(
-                step, ("submitting",), f"gave up after {step.submit_attempts} submissions: {exc.message}", exc
-            )
+    uncount = {} if decision.counts else {"submit_attempts": max(0, step.submit_attempts - 1)}
+    match decision.action:
+        case Action.RETRY:
+            ledger.transition(step.id, ("submitting",), "planned", **uncount)
+            runtime.inflight().release(step.id)
+            ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=decision.delay + 30))
+            return again(decision.delay, decision.reason)
+        case Action.STOP_BATCH | Action.PAUSE_BATCH:
+            ledger.transition(step.id, ("submitting",), "planned", **uncount)
+            runtime.inflight().release(step.id)
+            halt_batch(batch.id, "stopped" if decision.action is Action.STOP_BATCH else "paused", exc)
             return NEXT
-        uncount = {"submit_attempts": max(0, step.submit_attempts - 1)} if refused else {}
-        ledger.transition(step.id, ("submitting",), "planned", **uncount)
-        runtime.inflight().release(step.id)
-        delay = decision.delay if decision.action == "retry" else backoff(step.submit_attempts)
-        ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=delay + 30))
-        return again(delay, exc.message)
-    if action in ("stop_batch", "pause_batch"):
-        ledger.transition(step.id, ("submitting",), "planned")
-        runtime.inflight().release(step.id)
-        halt_batch(batch.id, "stopped" if action == "stop_batch" else "paused", exc)
-        return NEXT
-    fail_step(step, ("submitting",), exc.api_message if hasattr(exc, "api_message") else exc.message, exc)
-    return NEXT
+        case _:
+            fail_step(step, ("submitting",), decision.reason, exc)
+            return NEXT

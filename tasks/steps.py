@@ -11,9 +11,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from letzai.errors import LetzAIError, RateLimited
+from letzai.errors import LetzAIError
 from letzai.responses import Output
-from letzai.retry import classify
+from letzai.retry import Action, Call, classify
 from storage.models import Step, as_utc, utcnow
 from tasks import runtime
 from tasks.batch_control import cancel_step, halt_batch, interrupt_job
@@ -22,10 +22,6 @@ from tasks.look_timing import duration_key_of, learn_from_look, next_look_delay
 from tasks.outcomes import NEXT, Outcome, again, ceiling, deadline_of, fail_step
 
 log = logging.getLogger(__name__)
-
-#: Failed GETs of a job in a row before its step fails (each waits up to the backoff cap; the deadline
-#: usually comes first).
-POLL_MAX_ATTEMPTS = 40
 
 
 def poll(step_id: int) -> Outcome:
@@ -48,23 +44,24 @@ def poll(step_id: int) -> Outcome:
     try:
         job = resource(_endpoint(step)).get(step.remote_id)
     except LetzAIError as exc:
-        # The job is paid for: transient GET failures are retried until its deadline, not a few times, and
-        # a 429 (come back later) is no failure of the GET at all.
-        decision = classify(exc, step.errors_in_row + 1, max_attempts=POLL_MAX_ATTEMPTS)
-        if decision.action == "retry" and until_deadline is not None and until_deadline < 0:
-            return _past_deadline(step)
-        if decision.action == "retry":
-            ledger.update_step(
-                step_id,
-                errors_in_row=step.errors_in_row + (0 if isinstance(exc, RateLimited) else 1),
-                next_poll_at=now + timedelta(seconds=decision.delay + 30),
-            )
-            return again(decision.delay, exc.message)
-        if decision.action in ("stop_batch", "pause_batch"):
-            halt_batch(batch.id, "stopped" if decision.action == "stop_batch" else "paused", exc)
-            return NEXT
-        fail_step(step, ("submitted", "running"), f"polling failed: {exc.message}", exc)
-        return NEXT
+        past_deadline = until_deadline is not None and until_deadline < 0
+        decision = classify(exc, Call.POLL, step.errors_in_row + 1, past_deadline=past_deadline)
+        match decision.action:
+            case Action.RETRY:
+                ledger.update_step(
+                    step_id,
+                    errors_in_row=step.errors_in_row + (1 if decision.counts else 0),
+                    next_poll_at=now + timedelta(seconds=decision.delay + 30),
+                )
+                return again(decision.delay, decision.reason)
+            case Action.INTERRUPT:
+                return _past_deadline(step)
+            case Action.STOP_BATCH | Action.PAUSE_BATCH:
+                halt_batch(batch.id, "stopped" if decision.action is Action.STOP_BATCH else "paused", exc)
+                return NEXT
+            case _:
+                fail_step(step, ("submitted", "running"), decision.reason, exc)
+                return NEXT
     if job.done or (job.phase == "success" and job.choices):
         outputs = [{"url": o.url, "image_id": o.image_id} for o in job.outputs] + _choices(
             job.choices, job.outputs

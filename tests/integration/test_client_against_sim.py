@@ -25,7 +25,7 @@ from letzai.errors import (
     Unauthorized,
 )
 from letzai.responses import Job
-from letzai.retry import classify
+from letzai.retry import Action, Call, classify
 from letzai.sim.server import RunningSim, SimConfig, start_simulator
 
 pytestmark = pytest.mark.integration
@@ -244,7 +244,7 @@ def test_undocumented_field_passes_our_checks_and_the_api_answers_400(client: Le
     with pytest.raises(BadRequest) as info:
         client.images.create(prompt="x", seed=42)
     assert "seed" in info.value.api_message
-    assert classify(info.value, 1, is_post=True).action == "fail_step"
+    assert classify(info.value, Call.SUBMIT, 1).action is Action.FAIL_STEP
 
 
 def test_bad_key_is_401_stops_the_batch_and_never_shows(sim: RunningSim) -> None:
@@ -252,7 +252,7 @@ def test_bad_key_is_401_stops_the_batch_and_never_shows(sim: RunningSim) -> None
     client = LetzAIClient("sk-wrong-Qx7Vb2", base_url=sim.url)
     with pytest.raises(Unauthorized) as info:
         client.images.create(prompt="x")
-    assert classify(info.value, 1, is_post=True).action == "stop_batch"
+    assert classify(info.value, Call.SUBMIT, 1).action is Action.STOP_BATCH
     for text in (str(info.value), repr(info.value), info.value.api_message, repr(client)):
         assert "sk-wrong-Qx7Vb2" not in text
     with pytest.raises(Unauthorized):
@@ -264,7 +264,7 @@ def test_out_of_credits_is_402_and_pauses(client: LetzAIClient, sim: RunningSim)
     client.images.create(prompt="the last credit")
     with pytest.raises(InsufficientCredits) as info:
         client.images.create(prompt="one too many")
-    assert classify(info.value, 1, is_post=True).action == "pause_batch"
+    assert classify(info.value, Call.SUBMIT, 1).action is Action.PAUSE_BATCH
     assert sim.counters()["credits_left"] == 0
 
 
@@ -282,8 +282,8 @@ def test_rate_limit_is_429_with_retry_after(client: LetzAIClient, sim: RunningSi
     with pytest.raises(RateLimited) as info:
         client.images.create(prompt="x")
     assert info.value.retry_after == 3.0
-    decision = classify(info.value, 1, is_post=True)
-    assert (decision.action, decision.delay) == ("retry", 3.0)
+    decision = classify(info.value, Call.SUBMIT, 1)
+    assert (decision.action, decision.delay, decision.counts) == (Action.RETRY, 3.0, False)
     assert sim.counters()["jobs_created_total"] == 0
 
 
@@ -293,7 +293,7 @@ def test_server_error_on_get_is_retried(client: LetzAIClient, sim: RunningSim) -
     with pytest.raises(ServerError) as info:
         client.images.get(image.id)
     assert info.value.status in (500, 502, 503)
-    assert classify(info.value, 1).action == "retry"
+    assert classify(info.value, Call.POLL, 1).action is Action.RETRY
     sim.configure(error_5xx_rate=0.0)
     assert client.images.get(image.id).done
 
@@ -303,7 +303,7 @@ def test_lost_post_answer_is_reconciled_from_the_list(client: LetzAIClient, sim:
     marker = f"lost answer {uuid.uuid4()}"
     with pytest.raises(ServerError) as info:
         client.images.create(prompt=marker)
-    assert classify(info.value, 1, is_post=True).action == "reconcile"
+    assert classify(info.value, Call.SUBMIT, 1).action is Action.RECONCILE
     sim.configure(lost_answer_rate=0.0)
     found = [
         o for o in client.images.list(sortBy="createdAt", sortOrder="DESC", limit=10) if o["prompt"] == marker
@@ -316,7 +316,7 @@ def test_dropped_connection_is_answer_lost(client: LetzAIClient, sim: RunningSim
     sim.configure(reset_rate=1.0)
     with pytest.raises(AnswerLostError) as info:
         client.images.create(prompt="reset me")
-    assert classify(info.value, 1, is_post=True).action == "reconcile"
+    assert classify(info.value, Call.SUBMIT, 1).action is Action.RECONCILE
     assert sim.counters()["jobs_created_total"] == 1
 
 
