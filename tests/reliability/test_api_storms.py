@@ -142,7 +142,9 @@ def test_s3_endpoint_hanging_during_copies_then_back(stack, tmp_path):
     worker(stack, name="s3")
     before = jobs_created(stack)
     batch_id = run_batch(stack, write_spec(tmp_path, "s3down", GENERATE, _items("s3", 10)))
-    wait_steps(stack, batch_id, ("ready", "copying", "done"), 1)
+    # hang the endpoint once the first job is submitted, before its copy: on a loaded machine, waiting for
+    # the first copy could let most of the batch through first
+    wait_steps(stack, batch_id, ("submitted", "running", "ready", "copying", "done"), 1)
     stack.s3.pause()
     paused_at = time.monotonic()
     try:

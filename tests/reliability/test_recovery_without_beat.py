@@ -40,12 +40,13 @@ def test_sigkill_of_the_only_worker_without_beat_recovers_within_30_s(stack, tmp
     batch_id = run_batch(stack, write_spec(tmp_path, "nobeat", [{"generate": {"width": 512}}], items))
     wait_steps(stack, batch_id, ("submitted", "running"), 10, timeout=30)
     led = ledger(stack)
+    first.kill()
+    killed = utcnow()
+    # read after the kill: what the dead worker left open (steps that ended before it died are not held)
     held = {
         s.id: s.updated_at
         for s in led.steps_in(batch_id, ("planned", "submitting", "submitted", "running", "ready", "copying"))
     }
-    first.kill()
-    killed = utcnow()
     t0 = time.monotonic()
     second = stack.start_worker(env=DEFAULTS, name="after", pool="prefork", concurrency=4)
     moved: dict[int, float] = {}
