@@ -16,6 +16,7 @@ from storage.models import Batch, Item, Step, utcnow
 from tasks import runtime
 from tasks.batch_control import halt_batch
 from tasks.inputs import request_for, resource
+from tasks.look_timing import duration_key_of as key_of
 from tasks.look_timing import first_look_delay
 from tasks.outcomes import NEXT, Outcome, again, ceiling, deadline_of, fail_step
 
@@ -102,6 +103,9 @@ def accepted(
         log.error("step %s: took back job %s from the step that had adopted it", step.id, remote_id)
         ledger.transition(step.id, ("submitting",), "submitted", **values)
     runtime.inflight().expect_release(step.id, now.timestamp() + first)
+    if runtime.settings().letzflow_webhook_url and not runtime.durations().figure(key_of(step, batch)).cold:
+        # the chain's poll parks at once and waits for the job's webhook (tasks.hooks)
+        return Outcome("next", 0.0)
     return Outcome("next", first)
 
 
