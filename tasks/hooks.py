@@ -26,7 +26,7 @@ from celery.exceptions import Ignore
 from kombu.utils.json import dumps, loads
 
 from letzai.webhook_tokens import TOKEN_RE, same_hash, token_hash
-from storage.models import as_utc, utcnow
+from storage.models import Batch, Step, as_utc, utcnow
 from tasks import runtime
 from tasks.celery_app import app
 from tasks.look_timing import duration_key_of
@@ -75,6 +75,44 @@ def poll_woken(task: Task, step_id: int, baton: str | None, look: Callable[[int]
         raise Ignore()
     waker.done(step_id)
     return outcome.action
+
+
+def first_park(step: Step, batch: Batch) -> float | None:
+    """With webhooks on, the fallback (s) of a just-submitted job's first look, parked at once; None: the
+    first look is sent as without webhooks (webhooks off, or nothing is known of such jobs yet, when one
+    early look lets the job's progress predict its end: refused submitters pace by that prediction)."""
+    if not enabled():
+        return None
+    figure = runtime.durations().figure(duration_key_of(step, batch))
+    if figure.cold:
+        return None
+    return fallback(figure.first_look or DEFAULT_EXPECTED.get(step.remote_kind, 15.0))
+
+
+def park_chain(task: Task, step_id: int, wait: float) -> None:
+    """Park the chain's next task (the job's poll) instead of letting Celery send it: the job's webhook,
+    or the sweep after ``wait`` s, sends it. Celery's own hand-over is copied (the rest of the chain, the
+    parent and root ids), with a baton added."""
+    chain = task.request.chain
+    if not chain:
+        return
+    waker = runtime.waker()
+    baton = waker.claim(step_id, None)
+    assert baton is not None  # a caller without a baton always draws one
+    poll = dict(chain[-1])
+    poll["kwargs"] = {**(poll.get("kwargs") or {}), "baton": baton}
+    poll["options"] = {
+        **(poll.get("options") or {}),
+        "chain": list(chain[:-1]),
+        "parent_id": task.request.id,
+        "root_id": task.request.root_id,
+    }
+    chain.clear()  # Celery sends nothing on: the parked message carries the rest of the chain
+    waker.park(step_id, dumps(poll), fallback_at=time.time() + wait)
+    if waker.take_hint(step_id):  # the job ended before its look was parked
+        parked = waker.unpark(step_id)
+        if parked is not None:
+            publish(parked)
 
 
 def _first_wait(step_id: int) -> float | None:
