@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+import redis
 from celery import Task
 from celery.exceptions import Ignore
 from kombu.utils.json import dumps, loads
@@ -97,18 +98,22 @@ def park_chain(task: Task, step_id: int, wait: float) -> None:
     if not chain:
         return
     waker = runtime.waker()
-    baton = waker.claim(step_id, None)
-    assert baton is not None  # a caller without a baton always draws one
-    poll = dict(chain[-1])
-    poll["kwargs"] = {**(poll.get("kwargs") or {}), "baton": baton}
-    poll["options"] = {
-        **(poll.get("options") or {}),
-        "chain": list(chain[:-1]),
-        "parent_id": task.request.id,
-        "root_id": task.request.root_id,
-    }
+    try:
+        baton = waker.claim(step_id, None)
+        assert baton is not None  # a caller without a baton always draws one
+        poll = dict(chain[-1])
+        poll["kwargs"] = {**(poll.get("kwargs") or {}), "baton": baton}
+        poll["options"] = {
+            **(poll.get("options") or {}),
+            "chain": list(chain[:-1]),
+            "parent_id": task.request.id,
+            "root_id": task.request.root_id,
+        }
+        waker.park(step_id, dumps(poll), fallback_at=time.time() + wait)
+    except redis.RedisError as exc:  # Celery sends the poll on as usual; it parks itself
+        log.warning("step %s: could not park its first look (%s)", step_id, exc)
+        return
     chain.clear()  # Celery sends nothing on: the parked message carries the rest of the chain
-    waker.park(step_id, dumps(poll), fallback_at=time.time() + wait)
     if waker.take_hint(step_id):  # the job ended before its look was parked
         parked = waker.unpark(step_id)
         if parked is not None:
