@@ -37,6 +37,12 @@ def stack() -> Iterator[EmbeddedStack]:
         yield s
 
 
+@pytest.fixture(autouse=True)
+def _default_latency(stack):
+    yield
+    stack.sim.configure(latency_image=SIM["latency_image"])
+
+
 def _stop_all(stack: EmbeddedStack) -> None:
     for w in stack.workers:
         if w.process is not None and w.process.alive:
@@ -162,6 +168,8 @@ def _drop_unacked(stack: EmbeddedStack, queue: str) -> int:
 
 
 def test_duplicate_deliveries_and_a_lost_poll_queue_change_no_outcome(stack, tmp_path):
+    # 3 s jobs: several are in flight together however slowly a loaded machine submits them
+    stack.sim.configure(latency_image=3.0)
     main, poller = start_workers(
         stack,
         {"name": "d-main", "queues": "submit,media,batch"},
@@ -207,6 +215,7 @@ def test_sigkill_with_two_lanes_in_flight_recovers_both_and_their_shares(stack, 
     from tasks.limits import PER_BATCH_KEY
 
     cap = {"LETZAI_MAX_INFLIGHT": "8"}
+    stack.sim.configure(latency_image=2.0)  # several jobs in flight together, even on a loaded machine
     first = worker(stack, env=cap, name="lanes-first")
     before = jobs_created(stack)
     normal = run_batch(stack, write_spec(tmp_path, "lane-normal", TWO_STEPS[:1], _items("ln", 24)))
