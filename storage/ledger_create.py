@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import insert, update
@@ -66,46 +66,55 @@ class Creation(LedgerBase):
             s.add(batch)
             s.commit()
         total = 0
-        item_table, step_table = ITEM_TABLE, STEP_TABLE
-        add_items = insert(item_table).returning(item_table.c.id, sort_by_parameter_order=True)
-        item_defaults, step_defaults = _row_defaults(Item), _row_defaults(Step)
-        plan = lanes.plan(steps)
         for chunk in chunked(items, INSERT_CHUNK):
-            now = utcnow()
-            rows = []
-            for key, fields in chunk:
-                rows.append(
-                    {**item_defaults, "batch_id": batch.id, "seq": total, "key": key, "fields": fields}
-                )
-                total += 1
-            rows_of_steps: list[dict[str, Any]] = []
-            with self.engine.begin() as conn:
-                ids = [row[0] for row in conn.execute(add_items, [{**r, "created_at": now} for r in rows])]
-                for item_id, row in zip(ids, rows, strict=True):
-                    keys = content_keys(row["key"], row["fields"]) if content_keys else {}
-                    rows_of_steps.extend(
-                        {
-                            **step_defaults,
-                            "batch_id": batch.id,
-                            "item_id": item_id,
-                            "idempotency_key": idempotency_key(
-                                batch.id, row["key"], index, kind, variant, branch
-                            ),
-                            "index": index,
-                            "kind": kind,
-                            "variant": variant,
-                            "branch": branch,
-                            "remote_kind": steps[index]["remote_kind"],
-                            "content_key": keys.get((variant, index, branch)),
-                            "updated_at": now,
-                        }
-                        for variant, index, branch in plan
-                        for kind in [steps[index]["kind"]]
-                    )
-                conn.execute(insert(step_table), rows_of_steps)
+            self._insert_chunk(batch.id, steps, chunk, total, content_keys)
+            total += len(chunk)
         with self.session() as s:
             s.exec(update(Batch).where(col(Batch.id) == batch.id).values(items_total=total, state="running"))
             s.commit()
         batch.items_total = total
         batch.state = "running"
         return batch
+
+    def _insert_chunk(
+        self,
+        batch_id: str,
+        steps: list[dict[str, Any]],
+        chunk: Sequence[tuple[str, dict[str, Any]]],
+        first_seq: int,
+        content_keys: Callable[[str, dict[str, Any]], dict[tuple[int, int, str], str]] | None,
+    ) -> None:
+        """One chunk of items and every planned step of each, in one transaction."""
+        now = utcnow()
+        item_defaults, step_defaults = _row_defaults(Item), _row_defaults(Step)
+        rows = [
+            {**item_defaults, "batch_id": batch_id, "seq": first_seq + n, "key": key, "fields": fields}
+            for n, (key, fields) in enumerate(chunk)
+        ]
+        add_items = insert(ITEM_TABLE).returning(ITEM_TABLE.c.id, sort_by_parameter_order=True)
+        plan = lanes.plan(steps)
+        rows_of_steps: list[dict[str, Any]] = []
+        with self.engine.begin() as conn:
+            ids = [row[0] for row in conn.execute(add_items, [{**r, "created_at": now} for r in rows])]
+            for item_id, row in zip(ids, rows, strict=True):
+                keys = content_keys(row["key"], row["fields"]) if content_keys else {}
+                rows_of_steps.extend(
+                    {
+                        **step_defaults,
+                        "batch_id": batch_id,
+                        "item_id": item_id,
+                        "idempotency_key": idempotency_key(
+                            batch_id, row["key"], index, kind, variant, branch
+                        ),
+                        "index": index,
+                        "kind": kind,
+                        "variant": variant,
+                        "branch": branch,
+                        "remote_kind": steps[index]["remote_kind"],
+                        "content_key": keys.get((variant, index, branch)),
+                        "updated_at": now,
+                    }
+                    for variant, index, branch in plan
+                    for kind in [steps[index]["kind"]]
+                )
+            conn.execute(insert(STEP_TABLE), rows_of_steps)

@@ -11,7 +11,7 @@ from typing import Any
 from letzflow.spec import BatchSpec
 from storage import lanes
 from storage.layout import manifest_key
-from storage.models import Batch, utcnow
+from storage.models import Batch, Step, utcnow
 from tasks import messages, runtime
 from tasks.catalog import PhotoIdentities, content_keys_for, reuse_done
 from tasks.pipelines import enqueue_item
@@ -114,47 +114,15 @@ def manifest(batch: Batch) -> dict[str, Any]:
 
     Each output names its step, LetzAI id, storage key, sha256, size and content type.
     """
-    ledger = runtime.ledger()
     items = []
-    for item, steps in ledger.iter_items_with_steps(batch.id):
-        outputs, errors = [], []
-        for st in steps:
-            for out in st.outputs or []:
-                outputs.append(
-                    {
-                        "step": st.index + 1,
-                        "kind": st.kind,
-                        "variant": st.variant + 1,
-                        "branch": lanes.label(st.branch),
-                        "letzai_id": st.remote_id or (out.get("reused_from") or {}).get("letzai_id"),
-                        "image_id": out.get("image_id"),
-                        "key": out["key"],
-                        "sha256": out["sha256"],
-                        "size": out["size"],
-                        "content_type": out["content_type"],
-                        **({"reused_from": out["reused_from"]} if out.get("reused_from") else {}),
-                    }
-                )
-            if st.state in ("failed", "skipped", "cancelled") or (st.error_message and st.state != "done"):
-                errors.append(
-                    {
-                        "step": st.index + 1,
-                        "kind": st.kind,
-                        "variant": st.variant + 1,
-                        "branch": lanes.label(st.branch),
-                        "state": st.state,
-                        "error": st.error_message,
-                        "class": st.error_class,
-                        "http_status": st.error_status,
-                    }
-                )
+    for item, steps in runtime.ledger().iter_items_with_steps(batch.id):
         items.append(
             {
                 "id": item.key,
                 "status": item.state,
                 "prompt": item.fields.get("prompt"),
-                "outputs": outputs,
-                "errors": errors,
+                "outputs": [_manifest_output(st, out) for st in steps for out in st.outputs or []],
+                "errors": [_manifest_error(st) for st in steps if _shows_error(st)],
                 "error": item.error,
                 "finished_at": item.finished_at.isoformat() if item.finished_at else None,
             }
@@ -174,6 +142,39 @@ def manifest(batch: Batch) -> dict[str, Any]:
             "counts": counts,
         },
         "items": items,
+    }
+
+
+def _manifest_output(st: Step, out: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "step": st.index + 1,
+        "kind": st.kind,
+        "variant": st.variant + 1,
+        "branch": lanes.label(st.branch),
+        "letzai_id": st.remote_id or (out.get("reused_from") or {}).get("letzai_id"),
+        "image_id": out.get("image_id"),
+        "key": out["key"],
+        "sha256": out["sha256"],
+        "size": out["size"],
+        "content_type": out["content_type"],
+        **({"reused_from": out["reused_from"]} if out.get("reused_from") else {}),
+    }
+
+
+def _shows_error(st: Step) -> bool:
+    return st.state in ("failed", "skipped", "cancelled") or bool(st.error_message and st.state != "done")
+
+
+def _manifest_error(st: Step) -> dict[str, Any]:
+    return {
+        "step": st.index + 1,
+        "kind": st.kind,
+        "variant": st.variant + 1,
+        "branch": lanes.label(st.branch),
+        "state": st.state,
+        "error": st.error_message,
+        "class": st.error_class,
+        "http_status": st.error_status,
     }
 
 

@@ -67,8 +67,9 @@ def _run(task: Task, name: str, work: Callable[[int], Outcome], step_id: int) ->
     outcome = _recorded(name, work, step_id)
     if outcome.action == "again":
         raise task.retry(countdown=outcome.delay, max_retries=None)
-    if outcome.delay > 0 and not (name == "submit" and hooks.enabled()):
-        # (with webhooks on, the poll parks at once and waits for the job's webhook: tasks.hooks)
+    if outcome.park is not None:
+        hooks.park_chain(task, step_id, outcome.park)
+    elif outcome.delay > 0:
         _delay_next(task, outcome.delay)
     return outcome.action
 

@@ -1,8 +1,9 @@
 """Webhooks on the wire: a poll that waits for its job's webhook, and what a webhook call sets off.
 
 With ``LETZFLOW_WEBHOOK_URL`` set, every POST carries its own webhook URL (:mod:`tasks.posting`), and a
-poll does not look at a working job on a timer: it parks (:mod:`tasks.waker`) with a fallback countdown
-that only matters if the webhook is lost, and a webhook call publishes the parked look at once. The webhook
+poll does not look at a working job on a timer: it parks (:mod:`tasks.waker`), and the job's webhook
+publishes the parked look at once; a worker's sweep publishes it at its fallback time if the webhook is
+lost. The webhook
 is a hint only: the look is the usual ``GET`` (:func:`tasks.steps.poll`); the body's status and media URLs
 are never used.
 
@@ -16,15 +17,17 @@ are never used.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
+import redis
 from celery import Task
 from celery.exceptions import Ignore
 from kombu.utils.json import dumps, loads
 
 from letzai.webhook_tokens import TOKEN_RE, same_hash, token_hash
-from storage.models import as_utc, utcnow
+from storage.models import Batch, Step, as_utc, utcnow
 from tasks import runtime
 from tasks.celery_app import app
 from tasks.look_timing import duration_key_of
@@ -54,8 +57,8 @@ def poll_woken(task: Task, step_id: int, baton: str | None, look: Callable[[int]
     """The poll task with webhooks on. ``look``: one recorded look (:func:`tasks.steps.poll`).
 
     Raises:
-        Retry: the next look is parked (or due: a rate limit, a failed GET).
-        Ignore: another message of this look went on with the chain; this one ends here.
+        Ignore: the next look is parked; or another message of this look went on with the chain.
+        Retry: the look is due again soon (a rate limit, a failed GET).
     """
     waker = runtime.waker()
     if baton is not None and waker.stale(step_id, baton):
@@ -75,6 +78,48 @@ def poll_woken(task: Task, step_id: int, baton: str | None, look: Callable[[int]
     return outcome.action
 
 
+def first_park(step: Step, batch: Batch) -> float | None:
+    """With webhooks on, the fallback (s) of a just-submitted job's first look, parked at once; None: the
+    first look is sent as without webhooks (webhooks off, or nothing is known of such jobs yet, when one
+    early look lets the job's progress predict its end: refused submitters pace by that prediction)."""
+    if not enabled():
+        return None
+    figure = runtime.durations().figure(duration_key_of(step, batch))
+    if figure.cold:
+        return None
+    return fallback(figure.first_look or DEFAULT_EXPECTED.get(step.remote_kind, 15.0))
+
+
+def park_chain(task: Task, step_id: int, wait: float) -> None:
+    """Park the chain's next task (the job's poll) instead of letting Celery send it: the job's webhook,
+    or the sweep after ``wait`` s, sends it. Celery's own hand-over is copied (the rest of the chain, the
+    parent and root ids), with a baton added."""
+    chain = task.request.chain
+    if not chain:
+        return
+    waker = runtime.waker()
+    try:
+        baton = waker.claim(step_id, None)
+        assert baton is not None  # a caller without a baton always draws one
+        poll = dict(chain[-1])
+        poll["kwargs"] = {**(poll.get("kwargs") or {}), "baton": baton}
+        poll["options"] = {
+            **(poll.get("options") or {}),
+            "chain": list(chain[:-1]),
+            "parent_id": task.request.id,
+            "root_id": task.request.root_id,
+        }
+        waker.park(step_id, dumps(poll), fallback_at=time.time() + wait)
+    except redis.RedisError as exc:  # Celery sends the poll on as usual; it parks itself
+        log.warning("step %s: could not park its first look (%s)", step_id, exc)
+        return
+    chain.clear()  # Celery sends nothing on: the parked message carries the rest of the chain
+    if waker.take_hint(step_id):  # the job ended before its look was parked
+        parked = waker.unpark(step_id)
+        if parked is not None:
+            publish(parked)
+
+
 def _first_wait(step_id: int) -> float | None:
     """The chain's first poll of a job just submitted: the fallback to park with, or None to look now
     (no such job, or it was submitted long enough ago that this is a re-kick)."""
@@ -86,8 +131,12 @@ def _first_wait(step_id: int) -> float | None:
     if step.state not in WAKES or step.polls or not step.submitted_at:
         return None
     figure = runtime.durations().figure(duration_key_of(step, batch))
-    expected = figure.first_look or DEFAULT_EXPECTED.get(step.remote_kind, 15.0)
-    wait = fallback(expected)
+    if figure.cold:
+        # Nothing is known of such jobs: look early once, as polling does, so the job's progress predicts
+        # its end. Refused submitters pace by that prediction; without it they would ask again and again
+        # at the cold guess while the first wave runs. Later looks park.
+        return None
+    wait = fallback(figure.first_look or DEFAULT_EXPECTED.get(step.remote_kind, 15.0))
     age = (utcnow() - as_utc(step.submitted_at)).total_seconds()
     if age > wait:
         return None
@@ -96,17 +145,43 @@ def _first_wait(step_id: int) -> float | None:
 
 
 def _park(task: Task, waker: Waker, step_id: int, baton: str | None, wait: float) -> None:
-    """Publish the next look with countdown ``wait`` and keep a copy due at once for the webhook."""
+    """Keep the next look (due at once) for the job's webhook, or for the sweep ``wait`` s from now;
+    this message ends here (``Ignore``: acked, the chain goes on in the parked one).
+
+    Raises:
+        Ignore: always (the look is parked, or another message of this look went on).
+    """
     new = waker.claim(step_id, baton)
     if new is None:
         raise Ignore()
-    now = task.signature_from_request(
+    message = task.signature_from_request(
         task.request, None, {"baton": new}, countdown=0, retries=task.request.retries + 1
     )
-    waker.park(step_id, dumps(dict(now)), ttl=wait)
-    if waker.take_hint(step_id) and waker.unpark(step_id) is not None:
-        wait = 0.0  # the webhook came while this look was under way: look again at once
-    raise task.retry(kwargs={"baton": new}, countdown=wait, max_retries=None)
+    waker.park(step_id, dumps(dict(message)), fallback_at=time.time() + wait)
+    if waker.take_hint(step_id):
+        # the webhook came while this look was under way, and found nothing parked: look again at once
+        parked = waker.unpark(step_id)
+        if parked is not None:
+            publish(parked)
+    raise Ignore()
+
+
+def publish(parked: str) -> None:
+    """Send a parked look (taken from the waker: nobody else has it)."""
+    app.signature(loads(parked)).apply_async()
+
+
+def sweep_due(now: float | None = None) -> int:
+    """Publish the parked looks whose fallback time has come (their webhooks were lost); how many.
+
+    Every worker calls it on a timer (:mod:`workers.liveness_step`); each parked look is taken by one.
+    """
+    due = runtime.waker().due(time.time() if now is None else now)
+    for parked in due:
+        publish(parked)
+    if due:
+        log.info("webhooks: %d parked look(s) past their fallback time sent (webhook lost or late)", len(due))
+    return len(due)
 
 
 def on_webhook(token: str) -> bool:
@@ -120,6 +195,6 @@ def on_webhook(token: str) -> bool:
     if step.state in WAKES:
         parked = runtime.waker().wake(step.id)
         if parked is not None:
-            app.signature(loads(parked)).apply_async()
+            publish(parked)
     # A step still ``submitting`` has lost its POST's answer: its recovery finds the job by this token.
     return True

@@ -13,7 +13,7 @@ from letzai.errors import LetzAIError, ValidationError
 from letzai.retry import Action, Call, classify
 from letzai.webhook_tokens import hook_url, new_token, token_hash
 from storage.models import Batch, Item, Step, utcnow
-from tasks import runtime
+from tasks import hooks, runtime
 from tasks.batch_control import halt_batch
 from tasks.inputs import request_for, resource
 from tasks.look_timing import first_look_delay
@@ -70,12 +70,13 @@ def accepted(
     assert step.id is not None
     now = utcnow()
     first = first_look_delay(step, batch, ceiling(deadline_of(step).total_seconds()))
+    park = hooks.first_park(step, batch)
     values: dict[str, Any] = {
         "remote_id": remote_id,
         "adopted": adopted,
         "submitted_at": now,
         "deadline_at": now + deadline_of(step),
-        "next_poll_at": now + timedelta(seconds=first),
+        "next_poll_at": now + timedelta(seconds=first if park is None else park + 30),
         "progress": progress,
         "error_class": None,
         "error_status": None,
@@ -102,6 +103,8 @@ def accepted(
         log.error("step %s: took back job %s from the step that had adopted it", step.id, remote_id)
         ledger.transition(step.id, ("submitting",), "submitted", **values)
     runtime.inflight().expect_release(step.id, now.timestamp() + first)
+    if park is not None:  # the chain's poll is parked for the job's webhook (tasks.hooks)
+        return Outcome("next", 0.0, park=park)
     return Outcome("next", first)
 
 

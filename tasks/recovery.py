@@ -114,16 +114,10 @@ def find_created_job(
     of the POST's webhook token; an object echoing that token is adopted at once (no other request can
     share it, so the twins guard does not apply).
     """
-    try:
-        objects, complete = _listed(resource, since)
-    except NotFound as exc:
-        return Recovery(
-            Found.UNPROVEN, why=f"the list endpoint answered {exc.status}: cannot prove", final=True
-        )
-    except LetzAIError as exc:
-        if getattr(exc, "status", None) == 405:
-            return Recovery(Found.UNPROVEN, why="the list endpoint answered 405: cannot prove", final=True)
-        raise
+    listed = _read_list(resource, since)
+    if isinstance(listed, Recovery):
+        return listed
+    objects, complete = listed
     judged = [(o, judge(endpoint, body, o, since, hook_hash=hook_hash)) for o in objects]
     exact = [str(o["id"]) for o, j in judged if j.exact]
     if exact and not claimed(exact[:1]):
@@ -155,6 +149,25 @@ def find_created_job(
     if complete:
         return Recovery(Found.ABSENT, why="every listed job is another request's or claimed")
     return Recovery(Found.UNPROVEN, why=f"the list does not reach back to the POST ({len(objects)} read)")
+
+
+def _read_list(resource: Listing, since: datetime) -> tuple[list[dict[str, Any]], bool] | Recovery:
+    """The listed objects and whether they reach back past ``since``; or a final ``UNPROVEN`` when the
+    list endpoint does not exist (404/405).
+
+    Raises:
+        LetzAIError: the list could not be read now.
+    """
+    try:
+        return _listed(resource, since)
+    except NotFound as exc:
+        return Recovery(
+            Found.UNPROVEN, why=f"the list endpoint answered {exc.status}: cannot prove", final=True
+        )
+    except LetzAIError as exc:
+        if getattr(exc, "status", None) == 405:
+            return Recovery(Found.UNPROVEN, why="the list endpoint answered 405: cannot prove", final=True)
+        raise
 
 
 def _confirm_thin(

@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     priority = None
     if args.priority is not None:
-        from letzflow.spec.document import parse_priority
+        from letzflow.spec.top_level import parse_priority
 
         raw = int(args.priority) if str(args.priority).isdigit() else args.priority
         priority = parse_priority(raw)

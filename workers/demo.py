@@ -23,10 +23,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from rich.prompt import Confirm
 
+from workers.demo_real import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, DemoError
+from workers.demo_real import confirm_real as _confirm_real
+from workers.demo_real import real_api as _real_api
 from workers.demo_stack import ApiStack, Terminated, kill_now, raise_terminated, signals
-from workers.errors import WorkersError
 from workers.stack import REPO_ROOT, EmbeddedStack, StackError
 
 DEFAULT_SPEC = REPO_ROOT / "examples" / "catalog.yaml"
@@ -46,15 +47,6 @@ DEMO_WORKER: dict[str, Any] = {"pool": "threads", "concurrency": 16, "loglevel":
 REAL_ITEMS = 2
 SIM_TIMEOUT = 600.0
 REAL_TIMEOUT = 3600.0
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
-
-
-class DemoError(WorkersError):
-    """The demo cannot go on; ``code`` is the exit status."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def run_demo(
@@ -253,53 +245,6 @@ def first_items(spec: Any, count: int) -> Any:
     every_item = spec.iter_items
     limited.iter_items = lambda: itertools.islice(every_item(), count)
     return limited
-
-
-def _real_api() -> dict[str, str]:
-    """The key, base URL and organization for ``--real`` from the environment or ``.env``.
-
-    Raises:
-        DemoError: LETZAI_API_KEY is not set (exit 2).
-    """
-    from config.settings import Settings
-
-    try:
-        settings = Settings(letzai_simulator=False)
-    except Exception as exc:
-        if "LETZAI_API_KEY" in str(exc):
-            raise DemoError(
-                "--real needs LETZAI_API_KEY: export LETZAI_API_KEY=<your key> or put it in .env "
-                "(without --real the demo runs on the local simulator, no key needed)",
-                EXIT_USAGE,
-            ) from exc
-        raise DemoError(f"invalid settings: {exc}", EXIT_USAGE) from exc
-    return {
-        "api_key": settings.api_key,
-        "base_url": settings.letzai_base_url,
-        "organization_id": settings.letzai_organization_id or "",
-    }
-
-
-def _confirm_real(console: Console, spec: Any, base_url: str) -> None:
-    """Warn about credits and ask; without a terminal only ``LETZFLOW_DEMO_YES=1`` confirms.
-
-    Raises:
-        DemoError: declined (exit 1) or no way to ask (exit 2).
-    """
-    console.print(
-        f"[bold yellow]warning:[/] --real sends {spec.total_jobs()} jobs ({spec.item_count} items x "
-        f"{len(spec.steps)} steps) to {base_url} with your LETZAI_API_KEY. "
-        "This spends your LetzAI credits (video jobs cost the most).",
-        highlight=False,
-    )
-    if os.environ.get("LETZFLOW_DEMO_YES") == "1":
-        return
-    if not sys.stdin.isatty():
-        raise DemoError(
-            "stdin is not a terminal: set LETZFLOW_DEMO_YES=1 to confirm spending credits", EXIT_USAGE
-        )
-    if not Confirm.ask("Spend these credits?", console=console, default=False):
-        raise DemoError("declined: nothing was submitted", EXIT_FAILED)
 
 
 def _use_env(env: Mapping[str, str], *, restore: bool = False) -> None:

@@ -3,7 +3,7 @@
     WorkersError              a process could not start or find what it needs
     ├── ScheduleError         a schedule file entry is invalid (entry, field)        workers.schedules
     ├── StackError            an embedded service would not start                    workers.stack_processes
-    ├── DemoError             the demo could not run                                 workers.demo
+    ├── DemoError             the demo could not run                                 workers.demo_real
     └── BatchNotFound         no (or no unique) batch for an id given on the command line   workers.cli
 
 The CLI translates, once (:func:`workers.cli.main`), ``ConfigError`` (config), ``PersistenceError``

@@ -94,7 +94,7 @@ def load_schedules(path: str | Path) -> list[Schedule]:
             raise ScheduleError(f"{where} ({name}) field reuse: {reuse!r} must be true or false")
         priority = None
         if "priority" in entry:
-            from letzflow.spec.document import parse_priority
+            from letzflow.spec.top_level import parse_priority
 
             priority = parse_priority(entry["priority"])
             if priority is None:

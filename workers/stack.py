@@ -28,7 +28,6 @@ from workers.services import (
     RedisServer,
     S3Server,
     SimulatorServer,
-    WebhookReceiver,
 )
 from workers.stack_processes import (
     HOST,
@@ -41,6 +40,7 @@ from workers.stack_processes import (
     free_port,
     kill_all,
 )
+from workers.webhook_service import WebhookReceiver
 
 __all__ = [
     "HOST",

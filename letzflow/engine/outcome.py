@@ -13,12 +13,14 @@ from dataclasses import dataclass
 class Outcome:
     """``next``: the chain goes on (its next task after ``delay`` seconds, if any). ``again``: run the same
     task after ``delay`` seconds. ``looked``: an ``again`` after the job was seen still working (with
-    webhooks on, the next look waits for the job's webhook: ``tasks.hooks``)."""
+    webhooks on, the next look waits for the job's webhook: ``tasks.hooks``). ``park``: a ``next``
+    whose following look (the chain's poll) is parked for the job's webhook, with this fallback (s)."""
 
     action: str
     delay: float = 0.0
     note: str = ""
     looked: bool = False
+    park: float | None = None
 
 
 NEXT = Outcome("next")

@@ -1,8 +1,10 @@
 """The batch spec: what a user writes, checked in full before anything is spent.
 
 - :mod:`letzflow.spec.document`: the YAML/JSON document and :class:`BatchSpec` (``load_spec``);
+- :mod:`letzflow.spec.top_level`: ``name``, ``max_jobs``, ``reuse`` and the lane (``priority``, …);
 - :mod:`letzflow.spec.steps`: the ``steps:`` list, each step kind and its parameters;
-- :mod:`letzflow.spec.items`: the items, inline or from CSV, checked without holding 100k rows;
+- :mod:`letzflow.spec.items`: the items, inline or from CSV, read without holding 100k rows;
+- :mod:`letzflow.spec.item_checks`: what one item must pass (each step's request, its ranges);
 - :mod:`letzflow.spec.requests`: :class:`StepSpec` (to and from the ledger row) and :func:`build_request`,
   the one kind → endpoint table;
 - :mod:`letzflow.spec.problems`: every problem at once, with line, item and field (:class:`SpecError`).

@@ -18,10 +18,8 @@ letzflow does not know are passed through unvalidated. Only a first ``generate``
 from __future__ import annotations
 
 import csv
-import difflib
 import hashlib
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,23 +31,8 @@ from letzflow.spec.items import ItemSource, check_items
 from letzflow.spec.problems import Problem, ProblemLog, SpecError
 from letzflow.spec.requests import ItemSpec, StepSpec
 from letzflow.spec.steps import parse_steps
+from letzflow.spec.top_level import check_lane, check_top
 from storage import lanes
-
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-TOP_LEVEL = (
-    "name",
-    "description",
-    "max_jobs",
-    "reuse",
-    "priority",
-    "weight",
-    "max_inflight",
-    "steps",
-    "items",
-    "items_csv",
-)
-#: Named priorities (any whole number 0-9 works too; higher gets free slots first).
-PRIORITIES = {"low": 1, "normal": 5, "high": 9}
 
 
 @dataclass
@@ -133,84 +116,6 @@ def _parse(text: str, fmt: str) -> Any:
         ) from exc
 
 
-def _check_top(doc: dict[Any, Any], lines: dict[str, Any], log: ProblemLog) -> tuple[str, int | None]:
-    for key in doc:
-        if key not in TOP_LEVEL:
-            close = difflib.get_close_matches(str(key), TOP_LEVEL, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            log.add(
-                None,
-                str(key),
-                f"unknown top-level field: {hint}known: {', '.join(TOP_LEVEL)}",
-                lines.get(str(key)),
-            )
-    name = doc.get("name")
-    if not isinstance(name, str) or not NAME.match(name):
-        log.add(
-            None,
-            "name",
-            f"{name!r} is invalid: use 1-100 letters, digits, '-', '_' or '.' starting with a "
-            "letter or digit, e.g. spring-catalog (it becomes part of the storage keys)",
-            lines.get("name"),
-        )
-        name = "invalid"
-    max_jobs = doc.get("max_jobs")
-    if max_jobs is not None and (not isinstance(max_jobs, int) or isinstance(max_jobs, bool) or max_jobs < 1):
-        log.add(
-            None,
-            "max_jobs",
-            f"{max_jobs!r} is invalid: a positive whole number of LetzAI jobs",
-            lines.get("max_jobs"),
-        )
-        max_jobs = None
-    reuse = doc.get("reuse", True)
-    if not isinstance(reuse, bool):
-        what = f"{reuse!r} is invalid: true (reuse earlier outputs) or false"
-        log.add(None, "reuse", what, lines.get("reuse"))
-    return name, max_jobs
-
-
-def parse_priority(value: Any) -> int | None:
-    """A priority name (low, normal, high) or a whole number 0-9 as its number; None when invalid."""
-    if isinstance(value, str) and value.strip().lower() in PRIORITIES:
-        return PRIORITIES[value.strip().lower()]
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 9:
-        return value
-    return None
-
-
-def _check_lane(doc: dict[Any, Any], lines: dict[str, Any], log: ProblemLog) -> tuple[int, float, int | None]:
-    """``priority``, ``weight`` and ``max_inflight``, each checked (the defaults: normal, 1, none)."""
-    priority = parse_priority(doc.get("priority", "normal"))
-    if priority is None:
-        log.add(
-            None,
-            "priority",
-            f"{doc.get('priority')!r} is invalid: low, normal, high, or a whole number 0-9 (higher first)",
-            lines.get("priority"),
-        )
-        priority = 5
-    weight = doc.get("weight", 1)
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
-        log.add(
-            None,
-            "weight",
-            f"{weight!r} is invalid: a number above 0 (share within its priority)",
-            lines.get("weight"),
-        )
-        weight = 1
-    cap = doc.get("max_inflight")
-    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-        log.add(
-            None,
-            "max_inflight",
-            f"{cap!r} is invalid: a whole number of jobs >= 1",
-            lines.get("max_inflight"),
-        )
-        cap = None
-    return priority, float(weight), cap
-
-
 def _csv_source(
     value: Any, base_dir: Path, digest: Any, log: ProblemLog, line: int | None
 ) -> ItemSource | None:
@@ -268,27 +173,13 @@ def load_spec_text(text: str, fmt: str, base_dir: Path, source_path: Path | None
         )
     lines = _node_lines(text)
     log = ProblemLog()
-    name, max_jobs = _check_top(doc, lines, log)
-    priority, weight, max_inflight = _check_lane(doc, lines, log)
+    name, max_jobs = check_top(doc, lines, log)
+    priority, weight, max_inflight = check_lane(doc, lines, log)
     steps, steps_ok = parse_steps(doc.get("steps"), base_dir, lines, log)
     digest = hashlib.sha256(
         json.dumps({k: v for k, v in doc.items() if k != "items_csv"}, sort_keys=True, default=str).encode()
     )
-    source: ItemSource | None = None
-    if "items" in doc and "items_csv" in doc:
-        log.add(None, "items", "give either items or items_csv, not both", lines.get("items_csv"))
-    elif "items_csv" in doc:
-        source = _csv_source(doc["items_csv"], base_dir, digest, log, lines.get("items_csv"))
-    elif isinstance(doc.get("items"), list):
-        source = ItemSource(base_dir, inline=doc["items"], lines=lines.get("items[]", ()))
-    else:
-        log.add(
-            None,
-            "items",
-            "give a list of items, each with an id (`items: [{id: sku-1, prompt: ...}]`), "
-            "or items_csv: file.csv",
-            lines.get("items"),
-        )
+    source = _item_source(doc, base_dir, digest, lines, log)
     _hash_masks(steps, digest)
     spec = BatchSpec(
         name=name,
@@ -310,21 +201,47 @@ def load_spec_text(text: str, fmt: str, base_dir: Path, source_path: Path | None
         if spec.item_count == 0:
             log.add(None, "items", "the batch has no items", lines.get("items") or lines.get("items_csv"))
     if spec.max_jobs is not None and steps_ok and spec.total_jobs() > spec.max_jobs:
-        log.add(
-            None,
-            "max_jobs",
-            f"the batch would create {spec.total_jobs()} LetzAI jobs, more than max_jobs {spec.max_jobs} "
-            f"({spec.item_count} items x {spec.variants()} variants x {len(steps)} steps"
-            + (
-                ", the steps after an edit with imageCompletionsCount > 1 once per image"
-                if spec.total_jobs() > spec.item_count * spec.variants() * len(steps)
-                else ""
-            )
-            + "): raise max_jobs or use fewer items, variants, completions or steps",
-            lines.get("max_jobs"),
-        )
+        _too_many_jobs(spec, lines, log)
     log.raise_if_any()
     return spec
+
+
+def _item_source(
+    doc: dict[Any, Any], base_dir: Path, digest: Any, lines: dict[str, Any], log: ProblemLog
+) -> ItemSource | None:
+    """The items, inline or from ``items_csv`` (None when neither is given right: recorded)."""
+    if "items" in doc and "items_csv" in doc:
+        log.add(None, "items", "give either items or items_csv, not both", lines.get("items_csv"))
+    elif "items_csv" in doc:
+        return _csv_source(doc["items_csv"], base_dir, digest, log, lines.get("items_csv"))
+    elif isinstance(doc.get("items"), list):
+        return ItemSource(base_dir, inline=doc["items"], lines=lines.get("items[]", ()))
+    else:
+        log.add(
+            None,
+            "items",
+            "give a list of items, each with an id (`items: [{id: sku-1, prompt: ...}]`), "
+            "or items_csv: file.csv",
+            lines.get("items"),
+        )
+    return None
+
+
+def _too_many_jobs(spec: BatchSpec, lines: dict[str, Any], log: ProblemLog) -> None:
+    steps = spec.steps
+    log.add(
+        None,
+        "max_jobs",
+        f"the batch would create {spec.total_jobs()} LetzAI jobs, more than max_jobs {spec.max_jobs} "
+        f"({spec.item_count} items x {spec.variants()} variants x {len(steps)} steps"
+        + (
+            ", the steps after an edit with imageCompletionsCount > 1 once per image"
+            if spec.total_jobs() > spec.item_count * spec.variants() * len(steps)
+            else ""
+        )
+        + "): raise max_jobs or use fewer items, variants, completions or steps",
+        lines.get("max_jobs"),
+    )
 
 
 def load_spec(path: str | Path) -> BatchSpec:

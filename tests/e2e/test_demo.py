@@ -202,3 +202,17 @@ def test_the_real_api_stack_runs_no_simulator_and_passes_the_key() -> None:
     assert not any(
         psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids
     )
+
+
+@pytest.mark.integration
+def test_demo_with_webhooks_sees_jobs_by_their_webhooks_and_leaves_nothing_running(tmp_path: Path) -> None:
+    run = start_demo(tmp_path, "--webhooks", "--items", "6")
+    ports, stack_dir = stack_of(run)
+    assert run.finish(timeout=150) == 0, run.output + "\n".join(run.errors)
+    receiver = re.search(r"webhook receiver http://127\.0\.0\.1:(\d+)/letzflow", run.output)
+    assert receiver, run.output
+    assert "6 of 6 items done" in run.output
+    woke = re.search(r"webhooks: (\d+) calls woke a poll, (\d+) carried an unknown", run.output)
+    assert woke and int(woke.group(1)) >= 6 * 4 and int(woke.group(2)) == 0, run.output
+    assert len(run.descendants) >= 5, "redis, S3, simulator, receiver and a worker ran as children"
+    assert_nothing_left(run, [*ports, receiver.group(1)], stack_dir)

@@ -245,10 +245,10 @@ def test_dockerfile_installs_the_project_with_every_package() -> None:
 def test_cli_wrappers_exec_the_same_celery_programs(
     monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
-    from workers import cli
+    from workers import cli, cli_processes
 
     execs: list[list[str]] = []
-    monkeypatch.setattr(cli.os, "execvp", lambda _file, args: execs.append(list(args)))
+    monkeypatch.setattr(cli_processes.os, "execvp", lambda _file, args: execs.append(list(args)))
     args = cli.build_parser().parse_args(command)
     args.func(args)
     assert execs and execs[0][:3] == [sys.executable, "-m", "celery"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from letzai.webhook_tokens import new_token
+from letzai.webhook_tokens import new_token, token_hash
 from tests.engine import ledger, run_batch, wait_batch, write_spec
 from tests.reliability.harness import CLEAN_SIM, SIM, jobs_created, record, verify, worker
 from workers.stack import EmbeddedStack
@@ -49,7 +49,13 @@ def stack() -> Iterator[EmbeddedStack]:
 @pytest.fixture(autouse=True)
 def _clean(stack):
     yield
-    stack.sim.configure(**CLEAN_SIM, **WEBHOOKS_OFF, thin_list_fields=[], thin_get_fields=[])
+    stack.sim.configure(
+        **CLEAN_SIM,
+        **WEBHOOKS_OFF,
+        thin_list_fields=[],
+        thin_get_fields=[],
+        latency_image=SIM["latency_image"],
+    )
     for w in stack.workers:
         if w.process is not None and w.process.alive:
             w.stop()
@@ -139,14 +145,15 @@ def _pushes(stack: EmbeddedStack) -> int:
 
 
 def test_forged_webhooks_wake_nothing_write_nothing_and_the_real_one_still_wakes_its_step(stack, tmp_path):
-    stack.sim.configure(webhook_lost_rate=1.0)  # LetzAI's own call is lost: the test sends the real one
+    # LetzAI's own call is lost: the test sends the real one. A 3 s job: its look is parked meanwhile.
+    stack.sim.configure(webhook_lost_rate=1.0, latency_image=3.0)
     w = worker(stack, name="hooks-forged", env={"LETZFLOW_RECONCILE_EVERY": "3600"})
     batch_id = run_batch(stack, write_spec(tmp_path, "hookforged", PIPELINE[:1], _items("hx", 1)))
     led = ledger(stack)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not led.steps_in(batch_id, ("submitted", "running")):
         time.sleep(0.1)
-    time.sleep(1.0)  # the chain's first poll has parked
+    time.sleep(1.5)  # the first look (at once when warm, after 1 s when cold) has parked
     w.stop()  # nothing else may push a message or write the ledger while strangers knock
     step = led.steps_in(batch_id, ("submitted", "running"))[0]
     job = next(
@@ -184,3 +191,7 @@ def test_forged_webhooks_wake_nothing_write_nothing_and_the_real_one_still_wakes
     assert led.batch(batch_id).state == "done"
     gone = requests.post(real_url, json=job, timeout=10)
     assert gone.status_code == 404 and gone.content == b""  # the token expired with its step
+    token = real_url.rsplit("/", 1)[1]
+    stored = b"".join(p.read_bytes() for p in Path(str(stack.database_path)).parent.glob("letzflow.db*"))
+    assert token.encode() not in stored and token_hash(token).encode() in stored  # only its hash is kept
+    assert token not in stack.webhooks.process.log_text() and token not in w2.process.log_text()

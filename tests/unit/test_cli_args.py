@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from storage.db import LedgerError, get_engine
-from workers import cli
+from workers import cli, cli_processes
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,7 @@ from workers import cli
 )
 def test_celery_options_pass_through(monkeypatch, argv, expected):
     seen: list[list[str]] = []
-    monkeypatch.setattr(cli, "_exec_celery", lambda a: seen.append(a) or 0)
+    monkeypatch.setattr(cli_processes, "_exec_celery", lambda a: seen.append(a) or 0)
     assert cli.main(argv) == 0
     assert seen == [expected]
 

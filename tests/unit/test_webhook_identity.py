@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import fakeredis
@@ -118,11 +119,17 @@ def test_baton_lets_exactly_one_message_of_a_look_go_on() -> None:
     assert waker.claim(7, None) is not None  # a message from before any parking always goes on
 
 
-def test_a_webhook_takes_the_parked_look_once_and_leaves_a_hint_when_nothing_is_parked() -> None:
+def test_a_parked_look_is_taken_once_by_its_webhook_or_by_the_sweep_past_its_fallback() -> None:
     waker = Waker(fakeredis.FakeRedis())
-    assert waker.wake(3) is None and waker.take_hint(3) and not waker.take_hint(3)
-    waker.park(3, "message", ttl=30)
-    assert waker.wake(3) == "message" and waker.wake(3) is None  # the duplicate finds nothing parked
-    waker.park(3, "message", ttl=30)
-    waker.done(3)
-    assert waker.unpark(3) is None and not waker.take_hint(3)
+    assert waker.wake(3) is None and waker.take_hint(3) and not waker.take_hint(3)  # too early: a hint
+    now = time.time()
+    waker.park(3, "look-3", fallback_at=now + 30)
+    assert waker.due(now) == []  # not yet due
+    assert waker.wake(3) == "look-3" and waker.wake(3) is None  # the duplicate finds nothing to wake
+    assert waker.due(now + 60) == []  # taken by the webhook: the sweep finds nothing either
+    waker.park(4, "look-4", fallback_at=now + 1)
+    waker.park(5, "look-5", fallback_at=now + 100)
+    assert waker.due(now + 2) == ["look-4"] and waker.due(now + 2) == []  # the webhook was lost
+    assert waker.unpark(4) is None and waker.wake(4) is None
+    waker.done(5)
+    assert waker.unpark(5) is None and waker.due(now + 200) == [] and not waker.take_hint(5)
