@@ -1,9 +1,10 @@
 """Learned job durations, kept in the ledger so a restart, a new Redis or tomorrow's batch starts warm.
 
 One row per duration key (``kind/mode/size``, or a bare kind for the kind's fallback, see
-``tasks.duration_keys``): the learned first-look time in seconds and how many looks taught it. Redis holds
-the hot copy the engine reads and updates; this table is written behind it, at most every few seconds per
-key and process, and read when Redis has no value. The table is created on older ledgers by ``create_all``.
+``letzflow.engine.duration_keys``): the learned first-look time in seconds and how many looks taught it.
+Redis holds the hot copy the engine reads and updates; this table is written behind it, at most every few
+seconds per key and process, and read when Redis has no value. The table is created on older ledgers by
+``create_all``.
 """
 
 from __future__ import annotations

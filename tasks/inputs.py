@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from letzflow.engine.resources import resource_of
 from letzflow.spec import ItemSpec, StepSpec, build_request, item_source_kind
 from storage import lanes
 from storage.models import Batch, Item, Step
@@ -68,10 +69,5 @@ def request_for(
 
 
 def resource(endpoint: str) -> Any:
-    client = runtime.client()
-    return {
-        "images": client.images,
-        "image_edits": client.image_edits,
-        "upscale": client.upscale,
-        "videos": client.videos,
-    }[endpoint]
+    """This process's client's resource for ``endpoint`` (:func:`letzflow.engine.resources.resource_of`)."""
+    return resource_of(runtime.client(), endpoint)

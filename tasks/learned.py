@@ -1,6 +1,6 @@
 """Learned first-look times: hot in Redis, shared by every worker, written behind to the ledger.
 
-Per duration key (``tasks.duration_keys``), under ``letzflow:expected:{key}``:
+Per duration key (``letzflow.engine.duration_keys``), under ``letzflow:expected:{key}``:
 
 - the value: the learned first-look time in seconds (also copied to the bare kind's key, the fallback of
   every key of that kind nothing is learned for yet);
@@ -8,8 +8,8 @@ Per duration key (``tasks.duration_keys``), under ``letzflow:expected:{key}``:
 - ``:sample``: the seed estimates (a list, dropped once seeding is over);
 - ``:cold``: the cold first look, lowered when cold jobs are found done at it.
 
-What a look teaches is decided by ``tasks.polling.what_a_look_teaches`` (pure); this module only reads and
-writes. A key Redis has no value for (a new Redis, or a week unused) is read from the ledger's
+What a look teaches is decided by ``letzflow.engine.polling.what_a_look_teaches`` (pure); this module only
+reads and writes. A key Redis has no value for (a new Redis, or a week unused) is read from the ledger's
 ``learned_duration`` table and put back into Redis; a learned value is saved there at most every
 :data:`PERSIST_EVERY` seconds per key and process, never per job.
 """
@@ -24,9 +24,8 @@ from dataclasses import dataclass
 
 import redis
 
-from storage.durations import Durations, DurationsError
-from tasks.duration_keys import fallback_keys, kind_of
-from tasks.polling import (
+from letzflow.engine.duration_keys import fallback_keys, kind_of
+from letzflow.engine.polling import (
     COLD_FIRST_LOOK,
     DEFAULT_EXPECTED,
     SEED_SAMPLES,
@@ -38,6 +37,7 @@ from tasks.polling import (
     update_first_look,
     what_a_look_teaches,
 )
+from storage.durations import Durations, DurationsError
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """Per-process singletons for tasks: settings, ledger, LetzAI client, media store, Redis and limits.
 
 Built lazily and once per process (after a prefork fork each child builds its own), so importing a task
-module never opens a connection. Tests replace them with :func:`override`.
+module never opens a connection. :func:`deps` hands them to the engine (``letzflow.engine``) as one
+object. Tests replace them with :func:`override`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import redis
 
 from config.settings import Settings, get_settings
 from letzai.client import LetzAIClient
+from letzai.media import open_media
+from letzflow.engine.deps import Deps
 from storage.ledger import Ledger
+from storage.models import utcnow
 from tasks.learned import LearnedDurations
 from tasks.limits import InflightLimiter, RateLimiter
 from tasks.liveness import Liveness
@@ -41,7 +45,13 @@ def _get(name: str, build: Any) -> Any:
 
 
 def override(**values: Any) -> None:
-    """Replace singletons (tests): settings, ledger, client, store, redis, inflight, rate, durations."""
+    """Replace singletons (tests): settings, ledger, client, store, redis, inflight, rate, durations.
+
+    The engine's collaborators (:func:`deps`) are built again from the new singletons, unless ``deps``
+    itself is given.
+    """
+    if "deps" not in values:
+        _cache.pop("deps", None)
     _cache.update(values)
 
 
@@ -138,3 +148,26 @@ def expected_duration(key: str) -> float:
 def learn_duration(key: str, seconds: float) -> None:
     """Set the learned first-look time of ``key`` (a duration key or a bare kind) outright."""
     durations().teach(key, seconds)
+
+
+def deps() -> Deps:
+    """The engine's collaborators (:class:`letzflow.engine.deps.Deps`): this process's singletons, the
+    media download, the UTC clock and the settings values the engine reads. Built once per process."""
+
+    def build() -> Deps:
+        s = settings()
+        return Deps(
+            ledger=ledger(),
+            client=client(),
+            inflight=inflight(),
+            rate=rate(),
+            durations=durations(),
+            store=store(),
+            open_media=open_media,
+            now=utcnow,
+            visibility_timeout=s.letzflow_visibility_timeout,
+            image_deadline=s.letzflow_image_deadline,
+            video_deadline=s.letzflow_video_deadline,
+        )
+
+    return _get("deps", build)  # type: ignore[no-any-return]

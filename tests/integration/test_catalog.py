@@ -133,14 +133,11 @@ def test_a_reused_copy_redone_after_a_crash_gives_the_same_object(stack, tmp_pat
     recorded = list(step.outputs)
     # the S3 copy happened, the ledger write after it was lost: the step is found ready again
     led.transition(step.id, ("done",), "ready", outputs=[])
+    from letzflow.engine.copy import copy
     from storage.media import S3MediaStore
-    from tasks import runtime
-    from tasks.copying import copy
+    from tests.engine_fakes import Fakes
 
-    runtime.override(ledger=led, store=S3MediaStore(stack.s3.client(), stack.bucket, stack.prefix))  # type: ignore[union-attr]
-    try:
-        copy(step.id)
-    finally:
-        runtime.reset()
+    store = S3MediaStore(stack.s3.client(), stack.bucket, stack.prefix)  # type: ignore[union-attr]
+    copy(Fakes(led, store=store).deps(), step.id)  # a reused output: the ledger and the store only
     again = led.step(step.id)
     assert again.state == "done" and again.outputs == recorded

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from tasks.duration_keys import duration_key, fallback_keys, kind_of
-from tasks.polling import (
+from letzflow.engine.duration_keys import duration_key, fallback_keys, kind_of
+from letzflow.engine.polling import (
     COLD_FIRST_LOOK,
     COLD_MIN_LOOK,
     MAX_DELAY,
@@ -214,7 +214,7 @@ def test_odd_spec_values_make_safe_keys():
     ("first_look", "share"), [(20.0, 0.25), (1.5, 0.25), (1.0, 0.5), (0.5, 0.75), (0.1, 0.75)]
 )
 def test_short_jobs_are_first_looked_at_later_in_their_spread(first_look, share):
-    from tasks.polling import done_share
+    from letzflow.engine.polling import done_share
 
     assert done_share(first_look) == pytest.approx(share)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
+from letzflow.engine.polling import MIN_DELAY, next_poll_delay, update_expected
 from storage.layout import extension, manifest_key, media_key, safe_segment
 from tasks.limits import InflightLimiter, RateLimiter
-from tasks.polling import MIN_DELAY, next_poll_delay, update_expected
 
 
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_rate_limiter_grants_a_burst_then_asks_to_wait(redis_client):
     ],
 )
 def test_what_a_first_look_tells_of_a_jobs_duration(first_look, done, elapsed, progress, within):
-    from tasks.polling import ended_within
+    from letzflow.engine.polling import ended_within
 
     assert ended_within(first_look, done, elapsed, progress) is within
 
@@ -201,7 +201,12 @@ def test_first_look_time_settles_at_a_low_quantile_without_swinging():
     the old tracker swing)."""
     import random as _random
 
-    from tasks.polling import FIRST_LOOK_DONE_SHARE, ended_within, first_look_rate, update_first_look
+    from letzflow.engine.polling import (
+        FIRST_LOOK_DONE_SHARE,
+        ended_within,
+        first_look_rate,
+        update_first_look,
+    )
 
     rng = _random.Random(3)
     learned = 0
@@ -227,7 +232,7 @@ def test_first_look_time_settles_at_a_low_quantile_without_swinging():
 
 
 def test_the_step_shrinks_from_five_percent_to_about_one_per_wave():
-    from tasks.polling import first_look_rate
+    from letzflow.engine.polling import first_look_rate
 
     assert first_look_rate(100, 0) == 0.05  # cold: move fast
     assert first_look_rate(100, 400) == 0.01  # learned, 100 slots: one step's worth per wave of 100

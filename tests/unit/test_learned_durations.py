@@ -5,9 +5,9 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
+from letzflow.engine.polling import COLD_FIRST_LOOK, SEED_SAMPLES, SEED_WEIGHT
 from storage.durations import Durations
 from tasks.learned import PERSIST_EVERY, PREFIX, LearnedDurations
-from tasks.polling import COLD_FIRST_LOOK, SEED_SAMPLES, SEED_WEIGHT
 
 KEY = "image/default/0.6mp"
 

@@ -4,7 +4,7 @@ A job's duration depends on its kind (image, image_edit, upscale, video), its mo
 images, ``skin`` edits, ``veo31`` videos, a ``baseModel``) and its size (pixels and quality steps of an
 image, the target megapixels of an upscale, a video's seconds and resolution). :func:`duration_key` turns
 a step's spec into ``kind/mode/size``; a key nothing is learned for starts from its kind's figure
-(:func:`fallback_keys`), and a kind nothing is learned for starts cold (``tasks.polling``).
+(:func:`fallback_keys`), and a kind nothing is learned for starts cold (:mod:`letzflow.engine.polling`).
 """
 
 from __future__ import annotations
