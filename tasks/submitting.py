@@ -31,31 +31,9 @@ def submit(step_id: int) -> Outcome:
     if batch.state != "running":
         return NEXT
     previous = ledger.previous_step(step)
-    if previous is not None and previous.state != "done":
-        if previous.state in STEP_TERMINAL:
-            ledger.transition(
-                step_id,
-                ("planned",),
-                "skipped",
-                finished_at=utcnow(),
-                error_message=f"skipped: step {previous.index + 1} ({previous.kind}) ended {previous.state}",
-            )
-            return NEXT
-        ledger.update_step(step_id, next_poll_at=utcnow() + timedelta(seconds=5))
-        return again(5, "previous step not finished")
-    if previous is not None and step.state == "planned" and step.branch != previous.branch:
-        wanted = lanes.source_output(step.branch, previous.branch)
-        got = len(previous.results or [])
-        if wanted >= got:
-            ledger.transition(
-                step_id,
-                ("planned",),
-                "skipped",
-                finished_at=utcnow(),
-                error_message=f"skipped: step {previous.index + 1} ({previous.kind}) gave {got} image(s), "
-                f"this branch works on image {wanted + 1}",
-            )
-            return NEXT
+    waiting = _after_previous(step, previous)
+    if waiting is not None:
+        return waiting
     if step.state == "submitting":
         return recover_submit(step, batch, item, previous)
 
@@ -91,6 +69,41 @@ def submit(step_id: int) -> Outcome:
         )
         return NEXT
     return post(step, batch, item, previous, token)
+
+
+def _after_previous(step: Step, previous: Step | None) -> Outcome | None:
+    """None when the step may go on; else what to do while its previous step is not done (or skip it:
+    the previous step ended without its image, or gave fewer images than this branch works on)."""
+    ledger = runtime.ledger()
+    assert step.id is not None
+    if previous is None:
+        return None
+    if previous.state != "done":
+        if previous.state in STEP_TERMINAL:
+            ledger.transition(
+                step.id,
+                ("planned",),
+                "skipped",
+                finished_at=utcnow(),
+                error_message=f"skipped: step {previous.index + 1} ({previous.kind}) ended {previous.state}",
+            )
+            return NEXT
+        ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=5))
+        return again(5, "previous step not finished")
+    if step.state == "planned" and step.branch != previous.branch:
+        wanted = lanes.source_output(step.branch, previous.branch)
+        got = len(previous.results or [])
+        if wanted >= got:
+            ledger.transition(
+                step.id,
+                ("planned",),
+                "skipped",
+                finished_at=utcnow(),
+                error_message=f"skipped: step {previous.index + 1} ({previous.kind}) gave {got} image(s), "
+                f"this branch works on image {wanted + 1}",
+            )
+            return NEXT
+    return None
 
 
 def _rendered_elsewhere(step: Step, batch: Batch) -> Outcome | None:
