@@ -162,31 +162,20 @@ class EmbeddedStack:
         self.beat.start()
         return self.beat
 
+    def _services(self, newest_worker_first: bool = False) -> list[Service]:
+        """Every service started, workers first, then beat, the receiver, the simulator, S3 and Redis."""
+        workers = list(reversed(self.workers)) if newest_worker_first else list(self.workers)
+        others = [self.beat, self.webhooks, self.sim, self.s3, self.redis]
+        return [*workers, *(s for s in others if s is not None)]
+
     def processes(self) -> list[ManagedProcess]:
         """Every process started and not yet reaped, workers first."""
-        services: list[Service | None] = [
-            *self.workers,
-            self.beat,
-            self.webhooks,
-            self.sim,
-            self.s3,
-            self.redis,
-        ]
-        return [s.process for s in services if s is not None and s.process is not None and s.process.alive]
+        return [s.process for s in self._services() if s.process is not None and s.process.alive]
 
     def stop(self) -> None:
         """Stop workers and beat (warm), then the simulator, S3 and Redis; remove the temp dir unless kept."""
-        services: list[Service | None] = [
-            *reversed(self.workers),
-            self.beat,
-            self.webhooks,
-            self.sim,
-            self.s3,
-            self.redis,
-        ]
-        for service in services:
-            if service is not None:
-                service.stop()
+        for service in self._services(newest_worker_first=True):
+            service.stop()
         if not self.keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -158,18 +158,7 @@ def _check_step(
             line,
         )
         skip.add("prompt")
-    for name in TEMPLATED:
-        values = body.get(name)
-        for entry in values if isinstance(values, list) else [values] if values else []:
-            if isinstance(entry, str) and source_kind(entry) != "url":
-                log.add(
-                    label,
-                    f"{where}.{name}",
-                    f"{_short(entry)} is not a public http(s) URL (only the "
-                    "item's image_url may be a local file or s3:// key)",
-                    line,
-                )
-                skip.add(name)
+    skip |= _check_urls(body, where, label, line, log)
     for error in (validate or CachedValidator())(endpoint, body, skip):
         log.add(
             label,

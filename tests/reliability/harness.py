@@ -28,6 +28,16 @@ RELIABLE_ENV: dict[str, str] = {
     "LETZAI_MAX_INFLIGHT": "50",
 }
 
+#: The full pipeline, as the thin-answer and webhook tests run it.
+PIPELINE: list[dict[str, Any]] = [
+    {"generate": {"width": 512, "height": 512}},
+    {"skin_fix": {"intensity": 3}},
+    {"upscale": {"strength": 1, "size": 2}},
+    {"animate": {"prompt": "slow orbit", "settings": {"mode": "default", "duration": 4}}},
+]
+#: Everything but ``webhookUrl`` that would tell one job from another (the simulator's thin-field names).
+THIN = ["createdAt", "prompt", "originalImageCompletion", "source", "settings", "generationSettings"]
+
 SIM: dict[str, Any] = {
     "latency_image": 0.6,
     "latency_image_edit": 0.4,

@@ -17,19 +17,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.engine import cli, ledger, run_batch, wait_batch, write_spec
-from tests.reliability.harness import CLEAN_SIM, SIM, jobs_created, record, verify, worker
+from tests.reliability.harness import CLEAN_SIM, PIPELINE, SIM, THIN, jobs_created, record, verify, worker
 from workers.stack import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 
-PIPELINE = [
-    {"generate": {"width": 512, "height": 512}},
-    {"skin_fix": {"intensity": 3}},
-    {"upscale": {"strength": 1, "size": 2}},
-    {"animate": {"prompt": "slow orbit", "settings": {"mode": "default", "duration": 4}}},
-]
-#: Everything that would tell one job from another, left out of list objects.
-THIN = ["createdAt", "prompt", "originalImageCompletion", "source", "settings", "generationSettings"]
 #: A 1 s client timeout: lost answers of the ``timeout`` kind arrive after 2 s.
 ENV = {"LETZAI_TIMEOUT": "1"}
 

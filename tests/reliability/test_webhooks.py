@@ -19,19 +19,11 @@ import requests
 
 from letzai.webhook_tokens import new_token, token_hash
 from tests.engine import ledger, run_batch, wait_batch, write_spec
-from tests.reliability.harness import CLEAN_SIM, SIM, jobs_created, record, verify, worker
+from tests.reliability.harness import CLEAN_SIM, PIPELINE, SIM, THIN, jobs_created, record, verify, worker
 from workers.stack import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 
-PIPELINE = [
-    {"generate": {"width": 512, "height": 512}},
-    {"skin_fix": {"intensity": 3}},
-    {"upscale": {"strength": 1, "size": 2}},
-    {"animate": {"prompt": "slow orbit", "settings": {"mode": "default", "duration": 4}}},
-]
-#: Everything but webhookUrl that would tell one job from another, left out of list objects and GETs.
-THIN = ["createdAt", "prompt", "originalImageCompletion", "source", "settings", "generationSettings"]
 WEBHOOKS_OFF = {
     "webhook_lost_rate": 0.0,
     "webhook_duplicate_rate": 0.0,
