@@ -32,6 +32,7 @@ FULL: dict[str, list[str]] = {
     "throughput_large": ["-m", "bench.bench_throughput", "--items", "2000", "--inflight", "100"],
     "scale": ["-m", "bench.bench_scale", "--items", "20000"],
     "media": ["-m", "bench.bench_media", "--size-mb", "1024"],
+    "webhooks": ["-m", "bench.bench_webhooks", "--items", "300", "--inflight", "50", "--flood", "10000"],
 }
 QUICK: dict[str, list[str]] = {
     "sim_capacity": ["bench/bench_sim.py", "--seconds", "4"],
@@ -39,6 +40,7 @@ QUICK: dict[str, list[str]] = {
     "pipeline": ["-m", "bench.bench_pipeline", "--items", "60", "--inflight", "30"],
     "scale": ["-m", "bench.bench_scale", "--items", "1000"],
     "media": ["-m", "bench.bench_media", "--size-mb", "128"],
+    "webhooks": ["-m", "bench.bench_webhooks", "--items", "150", "--inflight", "50", "--flood", "2000"],
 }
 
 
