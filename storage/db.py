@@ -103,8 +103,6 @@ ADDED_COLUMNS = (
     ("step", "reused_from", "VARCHAR(120)"),
     ("step", "webhook_hash", "VARCHAR(64)"),
 )
-#: Indexes of added columns, created where missing: (name, table, column).
-ADDED_INDEXES = (("ix_step_webhook_hash", "step", "webhook_hash"),)
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -114,10 +112,6 @@ def _add_missing_columns(engine: Engine) -> None:
         if column not in {c["name"] for c in inspector.get_columns(table)}:
             with engine.begin() as conn:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
-    for name, table, column in ADDED_INDEXES:
-        if name not in {i["name"] for i in inspector.get_indexes(table)}:
-            with engine.begin() as conn:
-                conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})"))
 
 
 def reset_engines() -> None:

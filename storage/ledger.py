@@ -21,6 +21,7 @@ from storage.ledger_base import (
     ITEM_BATCH_STATE,
     ITEM_OPEN,
     STEP_CONTENT_KEY,
+    STEP_WEBHOOK_HASH,
     chunked,
     idempotency_key,
     new_batch_id,
@@ -39,5 +40,6 @@ class Ledger(Creation, StepWrites, Progress):
         self.engine = get_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
         ITEM_BATCH_STATE.create(self.engine, checkfirst=True)
         STEP_CONTENT_KEY.create(self.engine, checkfirst=True)
+        STEP_WEBHOOK_HASH.create(self.engine, checkfirst=True)
         self.claims = Claims(self.engine)
         self.catalog = Catalog(self.engine)

@@ -33,6 +33,8 @@ T = TypeVar("T")
 ITEM_BATCH_STATE = Index("ix_item_batch_state_seq", Item.batch_id, Item.state, Item.seq)  # type: ignore[arg-type]
 #: Done steps by content key: reuse looks keys up in bulk, never scanning (storage/catalog.py).
 STEP_CONTENT_KEY = Index("ix_step_content_key", Step.content_key, Step.state)  # type: ignore[arg-type]
+#: The receiver finds a webhook token's step by the token's hash.
+STEP_WEBHOOK_HASH = Index("ix_step_webhook_hash", Step.webhook_hash)  # type: ignore[arg-type]
 ITEM_OPEN = ("pending", "queued")
 STEP_ORDER = (col(Step.variant), col(Step.index), col(Step.branch))
 

@@ -101,7 +101,7 @@ class Step(SQLModel, table=True):
     #: "{batch id}/{step id}" of the done step whose outputs this one reused instead of paying again
     reused_from: str | None = Field(default=None, max_length=120)
     #: sha256 of the webhook token its last POST carried (letzai.webhook_tokens); the token is never kept
-    webhook_hash: str | None = Field(default=None, max_length=64, index=True)
+    webhook_hash: str | None = Field(default=None, max_length=64)
     progress: float = 0.0
     attempts: int = 0
     submit_attempts: int = 0

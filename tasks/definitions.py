@@ -96,7 +96,8 @@ def submit_step(self: Task, step_id: int) -> str:
 @letzflow_task("poll", ignore_result=True)
 def poll_step(self: Task, step_id: int, baton: str | None = None) -> str:
     """GET the job once; re-run itself with an adaptive countdown until it ends (with webhooks on: when
-    its webhook comes, or at the fallback; ``baton``: which of a parked look's two messages goes on)."""
+    its webhook comes, or at the fallback; ``baton``: whether this message may still go on, see
+    :mod:`tasks.waker`)."""
     if hooks.enabled():
         return hooks.poll_woken(self, step_id, baton, lambda sid: _recorded("poll", steps.poll, sid))
     return _run(self, "poll", steps.poll, step_id)

@@ -3,13 +3,13 @@
 With ``LETZFLOW_WEBHOOK_URL`` set, every POST carries its own webhook URL (:mod:`tasks.posting`), and a
 poll does not look at a working job on a timer: it parks (:mod:`tasks.waker`), and the job's webhook
 publishes the parked look at once; a worker's sweep publishes it at its fallback time if the webhook is
-lost. The webhook
-is a hint only: the look is the usual ``GET`` (:func:`tasks.steps.poll`); the body's status and media URLs
-are never used.
+lost. The webhook is a hint only: the look is the usual ``GET`` (:func:`tasks.steps.poll`); the body's
+status and media URLs are never used.
 
-- :func:`poll_woken` is the poll task's body with webhooks on: the chain's first poll parks at once
-  (nothing is worth a ``GET`` before the webhook), every later look parks after seeing the job working,
-  and of the two messages of one look only the baton's holder goes on with the chain.
+- :func:`park_chain` parks a warm job's first look from its submit task (nothing is worth a ``GET``
+  before the webhook); :func:`poll_woken` is the poll task's body with webhooks on: every later look
+  parks after seeing the job working, and of two messages of one look (a redelivery, a re-kick) only the
+  baton's holder goes on with the chain.
 - :func:`on_webhook` is the receiver's one call (:mod:`workers.webhooks`): the token names an open step,
   or nothing happens at all (no message, no ledger write).
 """
@@ -114,10 +114,7 @@ def park_chain(task: Task, step_id: int, wait: float) -> None:
         log.warning("step %s: could not park its first look (%s)", step_id, exc)
         return
     chain.clear()  # Celery sends nothing on: the parked message carries the rest of the chain
-    if waker.take_hint(step_id):  # the job ended before its look was parked
-        parked = waker.unpark(step_id)
-        if parked is not None:
-            publish(parked)
+    _take_back_if_hinted(waker, step_id)
 
 
 def _first_wait(step_id: int) -> float | None:
@@ -130,13 +127,9 @@ def _first_wait(step_id: int) -> float | None:
     step, batch = found
     if step.state not in WAKES or step.polls or not step.submitted_at:
         return None
-    figure = runtime.durations().figure(duration_key_of(step, batch))
-    if figure.cold:
-        # Nothing is known of such jobs: look early once, as polling does, so the job's progress predicts
-        # its end. Refused submitters pace by that prediction; without it they would ask again and again
-        # at the cold guess while the first wave runs. Later looks park.
+    wait = first_park(step, batch)
+    if wait is None:
         return None
-    wait = fallback(figure.first_look or DEFAULT_EXPECTED.get(step.remote_kind, 15.0))
     age = (utcnow() - as_utc(step.submitted_at)).total_seconds()
     if age > wait:
         return None
@@ -158,12 +151,17 @@ def _park(task: Task, waker: Waker, step_id: int, baton: str | None, wait: float
         task.request, None, {"baton": new}, countdown=0, retries=task.request.retries + 1
     )
     waker.park(step_id, dumps(dict(message)), fallback_at=time.time() + wait)
+    _take_back_if_hinted(waker, step_id)
+    raise Ignore()
+
+
+def _take_back_if_hinted(waker: Waker, step_id: int) -> None:
+    """Just after parking: a webhook that came meanwhile found nothing parked and left a hint; the job has
+    ended, so send the parked look at once."""
     if waker.take_hint(step_id):
-        # the webhook came while this look was under way, and found nothing parked: look again at once
         parked = waker.unpark(step_id)
         if parked is not None:
             publish(parked)
-    raise Ignore()
 
 
 def publish(parked: str) -> None:

@@ -27,7 +27,7 @@ LIST_SETTLE = 2.0
 
 def new_hook() -> tuple[str | None, str | None]:
     """A fresh webhook token for the next POST and its hash, or (None, None) when webhooks are off."""
-    if not runtime.settings().letzflow_webhook_url:
+    if not hooks.enabled():
         return None, None
     token = new_token()
     return token, token_hash(token)

@@ -93,7 +93,8 @@ class HookHandler(tornado.web.RequestHandler):
             self.set_status(404)
             return
         r.counts["accepted"] += 1
-        log.debug("webhook accepted (%s body)", body_shape(self.request.body))
+        if log.isEnabledFor(logging.DEBUG):  # parsing a body of up to 2 MiB only to log its shape
+            log.debug("webhook accepted (%s body)", body_shape(self.request.body))
         self.set_status(202)
 
 
