@@ -27,12 +27,12 @@ from celery.exceptions import Ignore
 from kombu.utils.json import dumps, loads
 
 from letzai.webhook_tokens import TOKEN_RE, same_hash, token_hash
+from letzflow.engine.polling import DEFAULT_EXPECTED
 from storage.models import Batch, Step, as_utc, utcnow
 from tasks import runtime
 from tasks.celery_app import app
 from tasks.look_timing import duration_key_of
 from tasks.outcomes import Outcome, ceiling
-from tasks.polling import DEFAULT_EXPECTED
 from tasks.waker import Waker
 
 log = logging.getLogger(__name__)
