@@ -92,3 +92,11 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 #: The process's app: whatever sends a task (the CLI, a worker, a test) sends it through this one.
 app = create_app()
+
+
+def publish_parked(message: str) -> None:
+    """Send a parked message: a serialized signature taken from Redis by its one taker (a poll parked for
+    its webhook, :mod:`tasks.waker`; a submitter parked for a slot, :mod:`tasks.waiters`)."""
+    from kombu.utils.json import loads
+
+    app.signature(loads(message)).apply_async()

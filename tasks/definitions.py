@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from storage.models import utcnow
 from tasks import batch as batches
-from tasks import copying, hooks, reconcile, runtime, steps, submitting
+from tasks import copying, hooks, reconcile, runtime, steps, submitting, waiters
 from tasks.celery_app import TASK_QUEUES, app
 from tasks.outcomes import Outcome
 
@@ -65,6 +65,8 @@ def _recorded(name: str, work: Callable[[int], Outcome], step_id: int) -> Outcom
 
 def _run(task: Task, name: str, work: Callable[[int], Outcome], step_id: int) -> str:
     outcome = _recorded(name, work, step_id)
+    if outcome.for_slot:
+        waiters.park(task, step_id, outcome.delay)
     if outcome.action == "again":
         raise task.retry(countdown=outcome.delay, max_retries=None)
     if outcome.park is not None:

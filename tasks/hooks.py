@@ -24,13 +24,13 @@ from datetime import timedelta
 import redis
 from celery import Task
 from celery.exceptions import Ignore
-from kombu.utils.json import dumps, loads
+from kombu.utils.json import dumps
 
 from letzai.webhook_tokens import TOKEN_RE, same_hash, token_hash
 from letzflow.engine.polling import DEFAULT_EXPECTED
 from storage.models import Batch, Step, as_utc, utcnow
 from tasks import runtime
-from tasks.celery_app import app
+from tasks.celery_app import publish_parked
 from tasks.look_timing import duration_key_of
 from tasks.outcomes import Outcome, ceiling
 from tasks.waker import Waker
@@ -166,7 +166,7 @@ def _take_back_if_hinted(waker: Waker, step_id: int) -> None:
 
 def publish(parked: str) -> None:
     """Send a parked look (taken from the waker: nobody else has it)."""
-    app.signature(loads(parked)).apply_async()
+    publish_parked(parked)
 
 
 def sweep_due(now: float | None = None) -> int:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis
 
-from tasks.limits_lua import ACQUIRE, FORGET, RELEASE
+from tasks.limits_lua import ACQUIRE, FORGET, PARK, RELEASE, SWEEP
 
 INFLIGHT_KEY = "letzflow:inflight"
 WAITING_KEY = "letzflow:inflight:waiting"
@@ -40,6 +40,24 @@ STEP_BATCH_KEY = "letzflow:inflight:step-batch"
 LANES_KEY = "letzflow:lanes"
 SERVED_KEY = "letzflow:lanes:served"
 PER_BATCH_KEY = "letzflow:inflight:per-batch"
+#: Refused submitters waiting for a hand-over (hash step → message) and their fallback times (zset).
+PARKED_KEY = "letzflow:inflight:parked"
+PARKED_DUE_KEY = "letzflow:inflight:parked-due"
+#: Every script's keys, in the order :mod:`tasks.limits_lua` documents.
+KEYS = [
+    INFLIGHT_KEY,
+    WAITING_KEY,
+    SINCE_KEY,
+    HOLD_KEY,
+    SEEN_KEY,
+    STEP_BATCH_KEY,
+    LANES_KEY,
+    SERVED_KEY,
+    PER_BATCH_KEY,
+    ENDS_KEY,
+    PARKED_KEY,
+    PARKED_DUE_KEY,
+]
 
 
 @dataclass(frozen=True)
@@ -82,22 +100,31 @@ class InflightLimiter:
         client: a Redis client.
         max_inflight: the cap (``LETZAI_MAX_INFLIGHT``).
         lease: seconds a slot is held without a refresh before it is considered abandoned.
+        on_handover: publishes the message of a parked waiter a freed slot was handed to (:meth:`park`).
     """
 
-    def __init__(self, client: redis.Redis, max_inflight: int, lease: float = 600.0) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        max_inflight: int,
+        lease: float = 600.0,
+        on_handover: Callable[[str], None] | None = None,
+    ) -> None:
         self.redis = client
         self.max_inflight = max_inflight
         self.lease = lease
+        self.on_handover = on_handover
         self._acquire = client.register_script(ACQUIRE)
         self._release = client.register_script(RELEASE)
+        self._park = client.register_script(PARK)
+        self._sweep = client.register_script(SWEEP)
         self._forget = client.register_script(FORGET)
 
     def _ask(self, step_id: int, lane: Lane = DEFAULT_LANE) -> tuple[int, float | None, float | None]:
         """``(0, None, None)`` when granted, else ``(place in line k, mean seconds a slot is held, when the
         k-th earliest predicted release is)``, each None when not known."""
-        keys = [INFLIGHT_KEY, WAITING_KEY, SINCE_KEY, HOLD_KEY, SEEN_KEY, STEP_BATCH_KEY, LANES_KEY]
         result = self._acquire(
-            keys=[*keys, SERVED_KEY, PER_BATCH_KEY, ENDS_KEY],
+            keys=KEYS,
             args=[
                 time.time(),
                 step_id,
@@ -170,15 +197,47 @@ class InflightLimiter:
         pipe.execute()
 
     def release(self, step_id: int) -> None:
-        """Free the slot of ``step_id`` (its hold time, if it was held, goes into the mean)."""
-        self._release(
-            keys=[INFLIGHT_KEY, SINCE_KEY, HOLD_KEY, STEP_BATCH_KEY, PER_BATCH_KEY, ENDS_KEY],
-            args=[str(step_id), time.time()],
+        """Free the slot of ``step_id`` (its hold time, if it was held, goes into the mean) and hand it to
+        the most deserving parked waiter, whose message is published at once."""
+        self._hand_over(
+            self._release(keys=KEYS, args=[str(step_id), time.time(), self.max_inflight, self.lease])
         )
+
+    def park(self, step_id: int, message: str, fallback_at: float) -> None:
+        """Keep a refused submitter's ``message`` (a serialized signature, due at once) until a freed slot
+        is handed to it, or until ``fallback_at`` (epoch seconds), when a sweep sends it to ask again. A
+        slot freed since the refusal is handed over now (perhaps to this very step)."""
+        args: list[str | float] = [
+            str(step_id),
+            message,
+            fallback_at,
+            time.time(),
+            self.max_inflight,
+            self.lease,
+        ]
+        self._hand_over(self._park(keys=KEYS, args=args))
+
+    def sweep(self, now: float | None = None, limit: int = 500) -> int:
+        """A worker's timer: hand slots freed without a release (leases run out, a raised cap) to parked
+        waiters, and send the parked waiters past their fallback time; how many messages were sent."""
+        args = [time.time() if now is None else now, self.max_inflight, self.lease, limit]
+        return self._hand_over(self._sweep(keys=KEYS, args=args))
+
+    def parked(self) -> int:
+        """How many refused submitters are parked."""
+        return int(self.redis.hlen(PARKED_KEY))  # type: ignore[arg-type]
+
+    def _hand_over(self, messages: list[bytes | str] | None) -> int:
+        for raw in messages or []:
+            message = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if self.on_handover is None:
+                raise RuntimeError("a slot was handed to a parked waiter but nothing publishes it")
+            self.on_handover(message)
+        return len(messages or [])
 
     def forget_batch(self, batch_id: str) -> None:
         """A batch paused, stopped or cancelled: its waiters leave the line and its share goes back now."""
-        self._forget(keys=[WAITING_KEY, SEEN_KEY, STEP_BATCH_KEY, LANES_KEY, SERVED_KEY], args=[batch_id])
+        self._forget(keys=KEYS, args=[batch_id])
 
     def held_by_batch(self) -> dict[str, int]:
         """Slots held per batch (what ``letzflow status`` shows as each batch's share of the cap)."""

@@ -1,10 +1,11 @@
 """The Redis scripts of the in-flight limiter: the grant decision, atomic across every worker.
 
-Keys (``KEYS[n]`` in the scripts): 1 held slots (zset step → lease expiry), 2 the line (zset step → first
-refused ask), 3 grant times (zset), 4 the mean hold time (hash), 5 last asks (zset step → time), 6 the batch
-of each step (hash), 7 each batch's lane (hash batch → ``priority:weight:max_inflight``), 8 each batch's
-served clock (hash), 9 slots held per batch (hash), 10 predicted releases (zset step → time; in the
-release script: 6).
+Every script takes the same keys (``KEYS[n]``): 1 held slots (zset step → lease expiry), 2 the line (zset
+step → first refused ask), 3 grant times (zset), 4 the mean hold time (hash), 5 when each waiter is next
+heard of (zset step → its last ask, or a parked waiter's fallback time), 6 the batch of each step (hash),
+7 each batch's lane (hash batch → ``priority:weight:max_inflight``), 8 each batch's served clock (hash),
+9 slots held per batch (hash), 10 predicted releases (zset step → time), 11 parked waiters (hash step → its
+submit message), 12 their fallback times (zset step → time).
 
 Who gets a free slot: the highest priority lane with a step waiting; within a lane the batch whose served
 clock is lowest (each grant advances it by 1 / weight: weighted fair share; a batch that joins starts at the
@@ -12,19 +13,82 @@ lowest clock of the batches waiting, so it neither starves them nor is starved);
 ``max_inflight`` is passed over. A step counts the waiters of more deserving batches ahead of it; a newcomer
 (not yet in line) also counts the waiters of its own and of equally deserving batches, so it queues behind
 them, while a step already in line takes any free slot its batch is owed (a late peer never idles a slot).
-Waiters silent for 60 s leave the line (their messages were lost; the reconciler brings them back).
+Waiters not heard of for 60 s leave the line (their messages were lost; the reconciler brings them back).
+
+**Hand-over.** A refused submitter *parks* its message here (:data:`PARK`) instead of asking again on a
+timer. Whenever a slot frees (a release, a parking that found a slot freed meanwhile, a worker's sweep
+after leases ran out), :func:`handover` grants it to the most deserving parked waiter by the same rules
+(earliest in line among equals) and takes its message: the caller publishes it, and its submit finds the
+slot already held. A slot never idles while a parked step waits for it, and a waiter runs once per grant.
 """
 
 from __future__ import annotations
 
-ACQUIRE = """
+_PRELUDE = """
+local lanes = {}
+local function lane(b)
+  if lanes[b] == nil then
+    local p, w, m = string.match(redis.call('HGET', KEYS[7], b) or '5:1:0', '([^:]+):([^:]+):([^:]+)')
+    local l = {prio = tonumber(p), weight = tonumber(w), max = tonumber(m)}
+    l.held = tonumber(redis.call('HGET', KEYS[9], b) or '0')
+    l.served = tonumber(redis.call('HGET', KEYS[8], b) or '-1')
+    l.full = l.max > 0 and l.held >= l.max
+    lanes[b] = l
+  end
+  return lanes[b]
+end
+local function expire_leases(now)
+  for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
+    local b = redis.call('HGET', KEYS[6], s)
+    if b then redis.call('HINCRBY', KEYS[9], b, -1) end
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+end
+local function grant(step, b, l, now, lease)
+  redis.call('ZADD', KEYS[1], now + lease, step)
+  redis.call('ZREM', KEYS[2], step)
+  redis.call('ZREM', KEYS[5], step)
+  redis.call('ZADD', KEYS[3], now, step)
+  redis.call('HINCRBY', KEYS[9], b, 1)
+  l.served = math.max(0, l.served) + 1 / l.weight
+  redis.call('HSET', KEYS[8], b, tostring(l.served))
+  l.held = l.held + 1
+  l.full = l.max > 0 and l.held >= l.max
+end
+local function handover(now, cap, lease)
+  local out = {}
+  local free = cap - redis.call('ZCARD', KEYS[1])
+  while free > 0 do
+    local best, best_b, best_l = nil, nil, nil
+    for _, s in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+      if redis.call('HEXISTS', KEYS[11], s) == 1 then
+        local b = redis.call('HGET', KEYS[6], s)
+        local l = b and lane(b)
+        if l and not l.full and (best == nil or l.prio > best_l.prio
+            or (l.prio == best_l.prio and l.served < best_l.served)) then
+          best, best_b, best_l = s, b, l
+        end
+      end
+    end
+    if best == nil then break end
+    grant(best, best_b, best_l, now, lease)
+    table.insert(out, redis.call('HGET', KEYS[11], best))
+    redis.call('HDEL', KEYS[11], best)
+    redis.call('ZREM', KEYS[12], best)
+    free = free - 1
+  end
+  return out
+end
+"""
+
+# ARGV: now, step, cap, lease, batch, priority, weight, batch max, stale. -1: granted (or already held);
+# else {place in line, mean hold, the predicted release the waiter should ask after}.
+ACQUIRE = (
+    _PRELUDE
+    + """
 local now, step, cap, lease = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local batch, prio, weight, bmax = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
-  local b = redis.call('HGET', KEYS[6], s)
-  if b then redis.call('HINCRBY', KEYS[9], b, -1) end
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+expire_leases(now)
 for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - 60)) do
   redis.call('ZREM', KEYS[2], s)
   redis.call('ZREM', KEYS[5], s)
@@ -38,17 +102,6 @@ if redis.call('ZSCORE', KEYS[1], step) then
 end
 redis.call('HSET', KEYS[7], batch, prio .. ':' .. weight .. ':' .. bmax)
 redis.call('HSET', KEYS[6], step, batch)
-local lanes = {}
-local function lane(b)
-  if lanes[b] == nil then
-    local p, w, m = string.match(redis.call('HGET', KEYS[7], b) or '5:1:0', '([^:]+):([^:]+):([^:]+)')
-    local held = tonumber(redis.call('HGET', KEYS[9], b) or '0')
-    local m_n = tonumber(m)
-    local served = tonumber(redis.call('HGET', KEYS[8], b) or '-1')
-    lanes[b] = {prio = tonumber(p), weight = tonumber(w), served = served, full = m_n > 0 and held >= m_n}
-  end
-  return lanes[b]
-end
 local waiters = redis.call('ZRANGE', KEYS[2], 0, -1)
 local mine = lane(batch)
 if mine.served < 0 then
@@ -78,12 +131,7 @@ for _, s in ipairs(waiters) do
 end
 local free = cap - redis.call('ZCARD', KEYS[1])
 if not mine.full and ahead < free then
-  redis.call('ZADD', KEYS[1], now + lease, step)
-  redis.call('ZREM', KEYS[2], step)
-  redis.call('ZREM', KEYS[5], step)
-  redis.call('ZADD', KEYS[3], now, step)
-  redis.call('HINCRBY', KEYS[9], batch, 1)
-  redis.call('HSET', KEYS[8], batch, tostring(mine.served + 1 / mine.weight))
+  grant(step, batch, mine, now, lease)
   return -1
 end
 redis.call('ZADD', KEYS[2], 'NX', now, step)
@@ -93,35 +141,75 @@ redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - tonumber(ARGV[9]))
 local ends = redis.call('ZRANGE', KEYS[10], ahead, ahead, 'WITHSCORES')
 return {ahead + 1, redis.call('HGET', KEYS[4], 'mean') or '', ends[2] or ''}
 """
+)
 
-RELEASE = """
-local now = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 7200)
-local since = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]))
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[6], ARGV[1])
-local b = redis.call('HGET', KEYS[4], ARGV[1])
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
-  if b then redis.call('HINCRBY', KEYS[5], b, -1) end
+# ARGV: step, now, cap, lease. Frees the step's slot; the messages of the parked waiters it was handed to.
+RELEASE = (
+    _PRELUDE
+    + """
+local step, now = ARGV[1], tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 7200)
+local since = tonumber(redis.call('ZSCORE', KEYS[3], step))
+redis.call('ZREM', KEYS[3], step)
+redis.call('ZREM', KEYS[10], step)
+local b = redis.call('HGET', KEYS[6], step)
+if redis.call('ZREM', KEYS[1], step) == 1 then
+  if b then redis.call('HINCRBY', KEYS[9], b, -1) end
   if since then
     local hold = math.max(0, now - since)
-    local mean = tonumber(redis.call('HGET', KEYS[3], 'mean'))
+    local mean = tonumber(redis.call('HGET', KEYS[4], 'mean'))
     if mean then mean = mean + 0.05 * (hold - mean) else mean = hold end
-    redis.call('HSET', KEYS[3], 'mean', tostring(mean))
-    redis.call('EXPIRE', KEYS[3], 86400)
+    redis.call('HSET', KEYS[4], 'mean', tostring(mean))
+    redis.call('EXPIRE', KEYS[4], 86400)
   end
 end
-redis.call('HDEL', KEYS[4], ARGV[1])
+if not redis.call('ZSCORE', KEYS[2], step) then redis.call('HDEL', KEYS[6], step) end
+expire_leases(now)
+return handover(now, tonumber(ARGV[3]), tonumber(ARGV[4]))
 """
+)
 
-# Forget a batch's waiters and lane (paused, stopped or cancelled: its share goes back at once).
+# ARGV: step, message, fallback time, now, cap, lease. Parks a refused submitter (it is heard of again at
+# its fallback time at the latest); a slot freed meanwhile is handed over at once.
+PARK = (
+    _PRELUDE
+    + """
+local step, fallback, now = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('HSET', KEYS[11], step, ARGV[2])
+redis.call('ZADD', KEYS[12], fallback, step)
+if redis.call('ZSCORE', KEYS[2], step) then redis.call('ZADD', KEYS[5], fallback, step) end
+expire_leases(now)
+return handover(now, tonumber(ARGV[5]), tonumber(ARGV[6]))
+"""
+)
+
+# ARGV: now, cap, lease, limit. A worker's sweep: slots whose leases ran out (or a raised cap) go to parked
+# waiters, and the parked waiters whose fallback time has come are taken (to ask again themselves).
+SWEEP = (
+    _PRELUDE
+    + """
+local now = tonumber(ARGV[1])
+expire_leases(now)
+local out = handover(now, tonumber(ARGV[2]), tonumber(ARGV[3]))
+for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[12], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))) do
+  local m = redis.call('HGET', KEYS[11], s)
+  redis.call('HDEL', KEYS[11], s)
+  redis.call('ZREM', KEYS[12], s)
+  if m then table.insert(out, m) end
+end
+return out
+"""
+)
+
+# Forget a batch's waiters and lane (paused, stopped or cancelled: its share goes back at once). Its parked
+# waiters stay parked: at their fallback they ask, find the batch not running, and end there.
 FORGET = """
-for _, s in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if redis.call('HGET', KEYS[3], s) == ARGV[1] then
-    redis.call('ZREM', KEYS[1], s)
+for _, s in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if redis.call('HGET', KEYS[6], s) == ARGV[1] then
     redis.call('ZREM', KEYS[2], s)
+    redis.call('ZREM', KEYS[5], s)
   end
 end
-redis.call('HDEL', KEYS[4], ARGV[1])
-redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('HDEL', KEYS[7], ARGV[1])
+redis.call('HDEL', KEYS[8], ARGV[1])
 """

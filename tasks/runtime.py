@@ -97,9 +97,16 @@ def redis_client() -> redis.Redis:
     )
 
 
+def _publish_parked(message: str) -> None:
+    from tasks.celery_app import publish_parked
+
+    publish_parked(message)
+
+
 def inflight() -> InflightLimiter:
     return _get(  # type: ignore[no-any-return]
-        "inflight", lambda: InflightLimiter(redis_client(), settings().letzai_max_inflight)
+        "inflight",
+        lambda: InflightLimiter(redis_client(), settings().letzai_max_inflight, on_handover=_publish_parked),
     )
 
 

@@ -4,11 +4,12 @@ in-flight slot and its lane, the rate, another batch rendering the same content)
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from storage import lanes
 from storage.models import STEP_TERMINAL, Batch, Step, as_utc, utcnow
-from tasks import runtime
+from tasks import runtime, waiters
 from tasks.limits import Lane
 from tasks.look_timing import duration_key_of
 from tasks.lost_answers import recover_submit
@@ -25,6 +26,9 @@ def submit(step_id: int) -> Outcome:
     if found is None or found[0].state not in ("planned", "submitting"):
         return NEXT
     step, batch, item = found
+    if batch.state != "running" and step.state == "planned":
+        # a parked waiter may have been handed a slot while its batch paused, stopped or was cancelled
+        runtime.inflight().release(step_id)
     if batch.state == "cancelled" and step.state == "planned":
         ledger.transition(step_id, ("planned",), "cancelled", finished_at=utcnow())
         return NEXT
@@ -42,11 +46,12 @@ def submit(step_id: int) -> Outcome:
         step_id, runtime.expected_duration(duration_key_of(step, batch)), lane
     )
     if delay:
-        due = utcnow() + timedelta(seconds=delay + 30)
+        # parked (tasks.waiters) at most ``fallback(delay)`` s; the reconciler re-kicks it only past that
+        due = utcnow() + timedelta(seconds=waiters.fallback(delay) + 30)
         if step.next_poll_at is None or as_utc(step.next_poll_at) < due - timedelta(seconds=20):
             # a write per ask would cost more than the ask itself
             ledger.update_step(step_id, next_poll_at=due + timedelta(seconds=20))
-        return again(delay, "waiting for an in-flight slot")
+        return replace(again(delay, "waiting for an in-flight slot"), for_slot=True)
     wait = runtime.rate().take()
     if wait > 0:
         return again(wait, "rate limited locally")

@@ -1,5 +1,6 @@
-"""A worker bootstep: heartbeats, the reconciler offered from every worker (no beat needed), and with
-webhooks on, the sweep that sends parked looks whose webhooks were lost.
+"""A worker bootstep: heartbeats, the reconciler offered from every worker (no beat needed), and the
+sweep of parked messages: submitters waiting for a slot (:mod:`tasks.waiters`) and, with webhooks on,
+looks whose webhooks were lost (:mod:`tasks.hooks`).
 
 Each worker's timer beats into Redis and offers a reconciler pass every ``LETZFLOW_RECONCILE_EVERY``
 seconds (the first offer of a period across all workers wins, see :mod:`tasks.liveness`); a worker also
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 #: Seconds between heartbeats (well inside LETZFLOW_WORKER_DEAD_AFTER).
 BEAT_EVERY = 2.0
-#: Seconds between sweeps for parked looks past their fallback time (webhooks on only).
+#: Seconds between sweeps for parked messages past their fallback time, and slots to hand over.
 SWEEP_EVERY = 0.5
 
 
@@ -46,14 +47,18 @@ class Liveness(bootsteps.StartStopStep):
         self._safely(lambda: runtime.liveness().beat(self.name, time.time()))
         self._safely(lambda: offer_reconcile(startup=True))
         self.trefs.append(worker.timer.call_repeatedly(BEAT_EVERY, self.tick, priority=10))
-        if runtime.settings().letzflow_webhook_url:
-            self.trefs.append(worker.timer.call_repeatedly(SWEEP_EVERY, self.sweep, priority=10))
+        self.hooks = bool(runtime.settings().letzflow_webhook_url)
+        self.trefs.append(worker.timer.call_repeatedly(SWEEP_EVERY, self.sweep, priority=10))
 
     def sweep(self) -> None:
-        """Send the parked looks whose webhooks did not come by their fallback time (tasks.hooks)."""
+        """Hand freed slots to parked submitters and send the parked messages past their fallback time:
+        waiters for a slot (tasks.waiters) and, with webhooks on, looks whose webhooks did not come."""
+        from tasks import waiters
         from tasks.hooks import sweep_due
 
-        self._safely(sweep_due)
+        self._safely(waiters.sweep)
+        if self.hooks:
+            self._safely(sweep_due)
 
     def tick(self) -> None:
         from tasks import runtime

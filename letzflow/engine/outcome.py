@@ -14,13 +14,16 @@ class Outcome:
     """``next``: the chain goes on (its next task after ``delay`` seconds, if any). ``again``: run the same
     task after ``delay`` seconds. ``looked``: an ``again`` after the job was seen still working (with
     webhooks on, the next look waits for the job's webhook: ``tasks.hooks``). ``park``: a ``next``
-    whose following look (the chain's poll) is parked for the job's webhook, with this fallback (s)."""
+    whose following look (the chain's poll) is parked for the job's webhook, with this fallback (s).
+    ``for_slot``: an ``again`` because the in-flight cap is reached (the wire parks the work until a
+    freed slot is handed to it; ``delay`` is then the predicted wait)."""
 
     action: str
     delay: float = 0.0
     note: str = ""
     looked: bool = False
     park: float | None = None
+    for_slot: bool = False
 
 
 NEXT = Outcome("next")
