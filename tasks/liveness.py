@@ -22,6 +22,8 @@ WORKERS_KEY = "letzflow:workers"
 OFFER_KEY = "letzflow:reconcile:offer"
 LEASE_KEY = "letzflow:reconcile:lease"
 CRASH_KEY = "letzflow:crash:until"
+#: Kept by every reconciler pass: its absence means Redis lost letzflow's keys (restarted empty, flushed).
+EPOCH_KEY = "letzflow:epoch"
 #: How long after a worker death the reconciler re-kicks due work without the usual grace (s).
 CRASH_WINDOW = 120.0
 
@@ -92,6 +94,12 @@ class Liveness:
 
     def release_lease(self, token: str) -> None:
         self._release(keys=[LEASE_KEY], args=[token])
+
+    def data_lost(self) -> bool:
+        """True for the first caller after Redis lost letzflow's keys (and on a Redis never used): the
+        messages parked there (submitters waiting for a slot, looks waiting for webhooks) went with them,
+        and the ledger's open work must be re-kicked as after a worker death."""
+        return bool(self.redis.set(EPOCH_KEY, "1", nx=True))
 
     def open_crash_window(self, now: float, length: float = CRASH_WINDOW) -> None:
         self.redis.set(CRASH_KEY, f"{now + length:.3f}")

@@ -58,8 +58,12 @@ def _reconcile(live: Liveness) -> dict[str, int]:
     dead = live.claim_dead(wall)
     if dead:
         log.warning("reconciler: worker(s) %s stopped beating; re-kicking what they held", ", ".join(dead))
-        live.open_crash_window(wall)
         done["dead_workers"] = len(dead)
+    if live.data_lost():
+        log.warning("reconciler: Redis holds none of letzflow's keys (new or emptied); re-kicking open work")
+        dead = dead or ["redis"]
+    if dead:
+        live.open_crash_window(wall)
     due_slack = CRASH_DUE if live.in_crash_window(wall) else None
     limit = 5000 if dead else 500
 

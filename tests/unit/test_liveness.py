@@ -77,3 +77,12 @@ def test_a_post_is_taken_for_ended_only_once_its_sender_stopped_beating(live):
         assert lost_answers._sender_dead(step)  # silent for a minute: that POST has ended
     finally:
         runtime.reset()
+
+
+def test_a_redis_that_lost_its_keys_is_noticed_once_per_loss(live):
+    assert live.data_lost()  # a Redis never used: open work (if any) is re-kicked
+    assert not live.data_lost()
+    assert not live.data_lost()
+    live.redis.flushall()  # restarted empty: the parked messages are gone with the rest
+    assert live.data_lost()
+    assert not live.data_lost()
