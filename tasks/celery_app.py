@@ -58,6 +58,9 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
+        # a pool process opens the ledger, Redis, HTTP and S3 clients as it starts (workers.app): on a
+        # loaded machine that outlasts Celery's default 4 s, which would kill it as hung
+        "worker_proc_alive_timeout": 30.0,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_soft_shutdown_timeout": 10.0,
         "worker_enable_soft_shutdown_on_idle": True,
