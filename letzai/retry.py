@@ -119,8 +119,13 @@ RULES: dict[Call, Rules] = {
     Call.LIST: Rules(None, fails_step=False),
     # Failed copies in a row. A media host's 401/403/402/429 is about that URL, not the account's key.
     Call.COPY: Rules(8, halts=False, waits_on_429=False, fail="copying the media failed: {message}"),
-    # Unbounded today: each retry re-counts a submission, but nothing checks the count on this path.
-    Call.PREPARE_INPUT: Rules(None, fail="input could not be prepared: {message}"),
+    # Tries at preparing the input (each counts as a submission: nothing was POSTed): a presign or an
+    # upload that keeps failing fails the step after 8, with the backoff between them (minutes in all).
+    Call.PREPARE_INPUT: Rules(
+        8,
+        fail="input could not be prepared: {message}",
+        gave_up="input could not be prepared after {attempt} tries: {message}",
+    ),
 }
 
 

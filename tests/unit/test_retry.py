@@ -131,9 +131,19 @@ CASES: list[tuple[Call, BaseException, int, bool, Action, float, bool, str]] = [
     (COPY, Flaky("S3 SlowDown"), 8, False, FAIL, 0.0, True, COPY_FAILED + "S3 SlowDown"),
     (COPY, Broken("NoSuchBucket"), 1, False, FAIL, 0.0, True, COPY_FAILED + "NoSuchBucket"),
     (COPY, KeyError("url"), 1, False, FAIL, 0.0, True, COPY_FAILED + "'url'"),
-    # -- PREPARE_INPUT: errors outside the client before a POST; no limit --
+    # -- PREPARE_INPUT: errors outside the client before a POST; 8 tries --
     (PREPARE, Flaky("presign failed"), 1, False, RETRY, BACKOFF, True, "presign failed"),
-    (PREPARE, Flaky("presign failed"), 100, False, RETRY, BACKOFF, True, "presign failed"),
+    (PREPARE, Flaky("presign failed"), 7, False, RETRY, BACKOFF, True, "presign failed"),
+    (
+        PREPARE,
+        Flaky("presign failed"),
+        8,
+        False,
+        FAIL,
+        0.0,
+        True,
+        NOT_PREPARED[:-2] + " after 8 tries: presign failed",
+    ),
     (PREPARE, Broken("no such key"), 1, False, FAIL, 0.0, True, NOT_PREPARED + "no such key"),
     (PREPARE, FileNotFoundError("mask.png"), 1, False, FAIL, 0.0, True, NOT_PREPARED + "mask.png"),
 ]
@@ -176,7 +186,7 @@ def test_the_limits_table() -> None:
         Call.POLL: 40,
         Call.LIST: None,
         Call.COPY: 8,
-        Call.PREPARE_INPUT: None,
+        Call.PREPARE_INPUT: 8,
     }
     assert MAX_SUBMITS == 5
 
