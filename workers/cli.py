@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from config.settings import ConfigError
     from letzflow.errors import LetzflowError
     from storage.errors import PersistenceError
-    from storage.media import StorageError
+    from storage.media_base import StorageError
 
     try:
         return int(args.func(args))

@@ -63,12 +63,12 @@ def _print_reuse(spec, *, fresh: bool, photos) -> None:  # type: ignore[no-untyp
     from tasks.catalog import PhotoIdentities, summarize
 
     try:
-        ledger, store = runtime.ledger(), runtime.store()
+        ledger = runtime.ledger()
     except ConfigError as exc:
         console.print(f"  reuse of earlier outputs not looked up ({exc})", highlight=False)
         return
     fresh = fresh or not spec.reuse
-    plan = summarize(ledger, spec, photos or PhotoIdentities(store), fresh=fresh)
+    plan = summarize(ledger, spec, photos or PhotoIdentities(open_store=runtime.store), fresh=fresh)
     for n, step in enumerate(plan.steps, 1):
         console.print(
             f"  step {n} {step.kind}: {step.reused} reused, {step.changed} changed, {step.new} new "
@@ -121,7 +121,7 @@ def start_batch(
     else:
         from tasks.catalog import PhotoIdentities
 
-        photos = PhotoIdentities(runtime.store())
+        photos = PhotoIdentities(open_store=runtime.store)  # the S3 client only for s3:// photos
         _print_reuse(spec, fresh=fresh, photos=photos)
         batch = start_spec(
             spec, name=batch_name, schedule=schedule, fresh=fresh, photos=photos, priority=priority
