@@ -9,6 +9,7 @@ from workers.cli_common import (
     EXIT_OK,
     _fail,
     _ledger,
+    collector_on,
     console,
     err,
 )
@@ -139,6 +140,7 @@ def start_batch(
 def wait_and_summarize(batch_id: str, live: bool | None = None) -> int:
     from workers.progress import failures, wait_for
 
+    collector_on()  # the wait may last hours
     ledger = _ledger()
     batch = wait_for(ledger, batch_id, console, live=console.is_terminal if live is None else live)
     counts = ledger.item_counts(batch_id)
