@@ -30,10 +30,8 @@ from storage.media_base import (
     StorageError,
     StoredObject,
     join_key,
-    make_s3_client,
-    transfer_config,
-    translate,
 )
+from storage.s3 import make_s3_client, transfer_config, translate
 
 __all__ = [
     "PART_SIZE",

@@ -19,13 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from letzflow.spec import BatchSpec, ItemSpec, item_source_kind
 from letzflow.spec.content import item_keys, photo_identity
 from storage import lanes
 from storage.ledger import Ledger, chunked
-from storage.media import MediaStore, StorageError
+from storage.media_base import MediaStore, StorageError
 from storage.models import Batch
 
 CHUNK = 500
@@ -34,10 +32,17 @@ Keys = dict[tuple[int, int, str], str]
 
 
 class PhotoIdentities:
-    """Each input photo's identity, read once per value (a catalog names the same photo many times)."""
+    """Each input photo's identity, read once per value (a catalog names the same photo many times).
 
-    def __init__(self, store: MediaStore | None) -> None:
+    ``store`` reads an ``s3://`` photo's ETag; ``open_store`` builds it instead, on the first ``s3://`` photo
+    (an S3 client costs a few tenths of a second to build, and most catalogs name none).
+    """
+
+    def __init__(
+        self, store: MediaStore | None = None, *, open_store: Callable[[], MediaStore] | None = None
+    ) -> None:
         self.store = store
+        self.open_store = open_store
         self.known: dict[str, str] = {}
 
     def __call__(self, value: str) -> str:
@@ -56,6 +61,8 @@ class PhotoIdentities:
         if kind == "s3":
             bucket, _, key = value[len("s3://") :].partition("/")
             etag = None
+            if self.store is None and self.open_store is not None:
+                self.store, self.open_store = self.open_store(), None
             if self.store is not None:
                 try:
                     etag = self.store.etag_of(bucket, key)
@@ -66,6 +73,8 @@ class PhotoIdentities:
 
 
 def _url_identity(url: str) -> dict[str, str | None]:
+    import requests  # only catalogs with URL photos need it (its import is a twentieth of a second)
+
     try:
         head = requests.head(url, timeout=HEAD_TIMEOUT, allow_redirects=True)
         tag = head.headers.get("ETag") or head.headers.get("Last-Modified")

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from config.settings import Settings, get_settings
-from letzai.client import LetzAIClient
-from letzai.media import open_media
 from letzflow.engine.deps import Deps
 from storage.ledger import Ledger
 from storage.models import utcnow
@@ -23,6 +21,9 @@ from tasks.learned import LearnedDurations
 from tasks.limits import InflightLimiter, RateLimiter
 from tasks.liveness import Liveness
 from tasks.waker import Waker
+
+if TYPE_CHECKING:  # built on first use: the CLI writing a batch needs no LetzAI client (nor requests)
+    from letzai.client import LetzAIClient
 
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
@@ -69,6 +70,8 @@ def ledger() -> Ledger:
 
 def client() -> LetzAIClient:
     def build() -> LetzAIClient:
+        from letzai.client import LetzAIClient
+
         s = settings()
         return LetzAIClient(
             s.api_key,
@@ -162,6 +165,8 @@ def deps() -> Deps:
     media download, the UTC clock and the settings values the engine reads. Built once per process."""
 
     def build() -> Deps:
+        from letzai.media import open_media
+
         s = settings()
         return Deps(
             ledger=ledger(),

@@ -43,15 +43,13 @@ def _quiet_libraries(**_kwargs: object) -> None:
 def _warm_up(**_kwargs: object) -> None:
     """Open what every task needs (the ledger, Redis, the LetzAI session, the S3 client, the task modules)
     as each pool process starts, so a user's first batch does not pay for it in its first tasks (0.4 s
-    measured; building the S3 client alone took 0.3-0.7 s per process in a first copy)."""
+    measured; the S3 client, built in a first task, another 0.1-0.7 s per process)."""
     try:
         import tasks.definitions  # noqa: F401
         from tasks import runtime
 
         runtime.ledger().engine.connect().close()
         runtime.redis_client().ping()
-        runtime.client()
-        runtime.durations()
-        runtime.store()
+        runtime.deps()  # the engine's collaborators: LetzAI session, limits, durations, media store
     except Exception as exc:  # the first task will meet the same problem and report it properly
         logging.getLogger(__name__).warning("warm-up of a pool process failed: %s", exc)

@@ -16,6 +16,8 @@ from workers.cli_common import (
     _batch,
     _fail,
     _ledger,
+    collector_off,
+    collector_on,
     console,
     err,
 )
@@ -105,6 +107,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from workers.report import write_reports
 
+    collector_on()  # a report reads (and may download) every output of the batch: long for a big one
     batch = _batch(args.batch)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     unknown = set(formats) - {"json", "csv", "html"}
@@ -183,10 +186,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.celery_args = [*unknown, *args.celery_args]  # Celery's own options pass through
     if args.command in ("demo", "sim"):
         return int(args.func(args))
+    if args.command == "webhooks":  # a server, in this process for as long as it is left running
+        return _run(args)
+    with collector_off():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run a parsed command; each layer's errors become a clear message and exit code 2."""
     from config.settings import ConfigError
     from letzflow.errors import LetzflowError
     from storage.errors import PersistenceError
-    from storage.media import StorageError
+    from storage.media_base import StorageError
 
     try:
         return int(args.func(args))

@@ -9,6 +9,7 @@ from workers.cli_common import (
     EXIT_OK,
     _fail,
     _ledger,
+    collector_on,
     console,
     err,
 )
@@ -63,12 +64,12 @@ def _print_reuse(spec, *, fresh: bool, photos) -> None:  # type: ignore[no-untyp
     from tasks.catalog import PhotoIdentities, summarize
 
     try:
-        ledger, store = runtime.ledger(), runtime.store()
+        ledger = runtime.ledger()
     except ConfigError as exc:
         console.print(f"  reuse of earlier outputs not looked up ({exc})", highlight=False)
         return
     fresh = fresh or not spec.reuse
-    plan = summarize(ledger, spec, photos or PhotoIdentities(store), fresh=fresh)
+    plan = summarize(ledger, spec, photos or PhotoIdentities(open_store=runtime.store), fresh=fresh)
     for n, step in enumerate(plan.steps, 1):
         console.print(
             f"  step {n} {step.kind}: {step.reused} reused, {step.changed} changed, {step.new} new "
@@ -121,7 +122,7 @@ def start_batch(
     else:
         from tasks.catalog import PhotoIdentities
 
-        photos = PhotoIdentities(runtime.store())
+        photos = PhotoIdentities(open_store=runtime.store)  # the S3 client only for s3:// photos
         _print_reuse(spec, fresh=fresh, photos=photos)
         batch = start_spec(
             spec, name=batch_name, schedule=schedule, fresh=fresh, photos=photos, priority=priority
@@ -139,6 +140,7 @@ def start_batch(
 def wait_and_summarize(batch_id: str, live: bool | None = None) -> int:
     from workers.progress import failures, wait_for
 
+    collector_on()  # the wait may last hours
     ledger = _ledger()
     batch = wait_for(ledger, batch_id, console, live=console.is_terminal if live is None else live)
     counts = ledger.item_counts(batch_id)

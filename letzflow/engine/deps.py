@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from letzai.client import LetzAIClient
 from storage.ledger import Ledger
 from storage.media_base import MediaStore
+
+if TYPE_CHECKING:  # the client's module imports requests: a process that only writes batches needs neither
+    from letzai.client import LetzAIClient
 
 
 class Inflight(Protocol):

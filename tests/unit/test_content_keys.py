@@ -84,3 +84,27 @@ def test_variants_and_branches_have_keys_of_their_own(tmp_path):
     fanned = [{"generate": {"variants": 2}}, {"upscale": {"size": 2}}]
     k = keys(doc(steps=fanned, items=[ITEMS[0]]), tmp_path)["a"]
     assert len(set(k.values())) == len(k) == 4
+
+
+def test_the_store_is_built_only_for_the_first_s3_photo_and_read_for_its_etag(tmp_path):
+    from storage.fake_media import InMemoryMediaStore
+
+    local = tmp_path / "bag.png"
+    local.write_bytes(b"\x89PNG bag")
+    store = InMemoryMediaStore(bucket="photos")
+    store.put_bytes("products/shoe.png", b"\x89PNG shoe", "image/png")
+    built: list[InMemoryMediaStore] = []
+
+    def open_store() -> InMemoryMediaStore:
+        built.append(store)
+        return store
+
+    photos = PhotoIdentities(open_store=open_store)
+    photos(str(local))
+    photos(str(tmp_path / "bag.png"))
+    assert built == []  # local photos need no store
+    first = photos("s3://photos/products/shoe.png")
+    missing = photos("s3://photos/products/none.png")
+    assert len(built) == 1  # built once, at the first s3:// photo
+    assert first == PhotoIdentities(store)("s3://photos/products/shoe.png")
+    assert first != missing and first != PhotoIdentities(None)("s3://photos/products/shoe.png")
