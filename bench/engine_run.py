@@ -78,9 +78,11 @@ class EngineRun:
 
 
 def write_spec(directory: Path, name: str, steps: list[str], items: int) -> Path:
-    """A batch spec with ``items`` items through ``steps``."""
+    """A batch spec with ``items`` items through ``steps``, each job paid: ``reuse: false``, so a warm-up
+    or an earlier batch on the same stack with the same prompts is not reused instead of rendered."""
     spec = {
         "name": name,
+        "reuse": False,
         "steps": [SPEC_STEPS[s][0] for s in steps],
         "items": [{"id": f"i{n:06d}", "prompt": f"bench item {n}"} for n in range(items)],
     }
@@ -227,6 +229,8 @@ def measure(run: EngineRun, name: str) -> dict[str, Any]:
         jobs = sim_after["jobs_created_total"] - sim_before["jobs_created_total"]
         posts, polls = posts_after - posts_before, polls_after - polls_before
         lists = sim_after["list_calls_total"] - sim_before["list_calls_total"]
+        if jobs < run.items * len(run.steps):
+            raise RuntimeError(f"{name}: {jobs} jobs created for {run.items} items x {len(run.steps)} steps")
         engine = {
             "state": state,
             "items": items,
