@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between heartbeats (well inside LETZFLOW_WORKER_DEAD_AFTER).
 BEAT_EVERY = 2.0
+#: Seconds between two warnings of one Redis outage (the timers below fire several times a second).
+QUIET_FOR = 30.0
 #: Seconds between sweeps for parked messages past their fallback time, and slots to hand over.
 SWEEP_EVERY = 0.5
 
@@ -39,6 +41,7 @@ class Liveness(bootsteps.StartStopStep):
         # before the pool forks: every task of this worker records it as the sender of its POSTs
         runtime.WORKER_NAME[0] = self.name
         self.trefs: list[Any] = []
+        self.logged_at, self.failures = 0.0, 0
 
     def start(self, worker: Any) -> None:
         from tasks import runtime
@@ -76,8 +79,20 @@ class Liveness(bootsteps.StartStopStep):
         self._safely(lambda: runtime.liveness().leave(self.name))
 
     def _safely(self, action: Any) -> None:
-        """Redis may be away (an outage): log, and try again at the next tick."""
+        """Redis may be away (an outage): log, and try again at the next tick.
+
+        The timers fire several times a second: an outage is logged when it starts, then at most every
+        :data:`QUIET_FOR` seconds with the number of failures between, and its end once."""
         try:
             action()
         except Exception as exc:
-            log.warning("liveness: %s", exc)
+            now = time.monotonic()
+            self.failures += 1
+            if now - self.logged_at >= QUIET_FOR:
+                more = f" ({self.failures - 1} more failures since the last report)" if self.logged_at else ""
+                log.warning("liveness: %s%s", exc, more)
+                self.logged_at, self.failures = now, 0
+        else:
+            if self.logged_at:
+                log.warning("liveness: Redis answers again")
+                self.logged_at, self.failures = 0.0, 0
