@@ -161,12 +161,7 @@ def _take_back_if_hinted(waker: Waker, step_id: int) -> None:
     if waker.take_hint(step_id):
         parked = waker.unpark(step_id)
         if parked is not None:
-            publish(parked)
-
-
-def publish(parked: str) -> None:
-    """Send a parked look (taken from the waker: nobody else has it)."""
-    publish_parked(parked)
+            publish_parked(parked)
 
 
 def sweep_due(now: float | None = None) -> int:
@@ -176,7 +171,7 @@ def sweep_due(now: float | None = None) -> int:
     """
     due = runtime.waker().due(time.time() if now is None else now)
     for parked in due:
-        publish(parked)
+        publish_parked(parked)
     if due:
         log.info("webhooks: %d parked look(s) past their fallback time sent (webhook lost or late)", len(due))
     return len(due)
@@ -193,6 +188,6 @@ def on_webhook(token: str) -> bool:
     if step.state in WAKES:
         parked = runtime.waker().wake(step.id)
         if parked is not None:
-            publish(parked)
+            publish_parked(parked)
     # A step still ``submitting`` has lost its POST's answer: its recovery finds the job by this token.
     return True

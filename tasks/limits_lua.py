@@ -37,6 +37,10 @@ local function lane(b)
   end
   return lanes[b]
 end
+-- lane l goes before lane m: a higher priority, or the same priority and less served
+local function before(l, m)
+  return l.prio > m.prio or (l.prio == m.prio and l.served < m.served)
+end
 local function expire_leases(now)
   for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
     local b = redis.call('HGET', KEYS[6], s)
@@ -64,8 +68,7 @@ local function handover(now, cap, lease)
       if redis.call('HEXISTS', KEYS[11], s) == 1 then
         local b = redis.call('HGET', KEYS[6], s)
         local l = b and lane(b)
-        if l and not l.full and (best == nil or l.prio > best_l.prio
-            or (l.prio == best_l.prio and l.served < best_l.served)) then
+        if l and not l.full and (best == nil or before(l, best_l)) then
           best, best_b, best_l = s, b, l
         end
       end
@@ -123,9 +126,8 @@ for _, s in ipairs(waiters) do
     local b = redis.call('HGET', KEYS[6], s)
     local l = b and lane(b)
     if l and not l.full then
-      local better = l.prio > mine.prio or (l.prio == mine.prio and l.served < mine.served)
       local equal = l.prio == mine.prio and l.served == mine.served
-      if better or (not in_line and (equal or b == batch)) then ahead = ahead + 1 end
+      if before(l, mine) or (not in_line and (equal or b == batch)) then ahead = ahead + 1 end
     end
   end
 end

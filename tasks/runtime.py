@@ -17,6 +17,7 @@ from config.settings import Settings, get_settings
 from letzflow.engine.deps import Deps
 from storage.ledger import Ledger
 from storage.models import utcnow
+from tasks.celery_app import publish_parked
 from tasks.learned import LearnedDurations
 from tasks.limits import InflightLimiter, RateLimiter
 from tasks.liveness import Liveness
@@ -100,16 +101,10 @@ def redis_client() -> redis.Redis:
     )
 
 
-def _publish_parked(message: str) -> None:
-    from tasks.celery_app import publish_parked
-
-    publish_parked(message)
-
-
 def inflight() -> InflightLimiter:
     return _get(  # type: ignore[no-any-return]
         "inflight",
-        lambda: InflightLimiter(redis_client(), settings().letzai_max_inflight, on_handover=_publish_parked),
+        lambda: InflightLimiter(redis_client(), settings().letzai_max_inflight, on_handover=publish_parked),
     )
 
 
