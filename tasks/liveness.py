@@ -42,6 +42,11 @@ end
 return gone
 """
 
+_RENEW_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
 _RELEASE_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -56,6 +61,7 @@ class Liveness:
         self.dead_after = dead_after
         self._claim_dead = client.register_script(_CLAIM_DEAD)
         self._release = client.register_script(_RELEASE_LEASE)
+        self._renew = client.register_script(_RENEW_LEASE)
 
     def beat(self, name: str, now: float) -> None:
         self.redis.hset(WORKERS_KEY, name, f"{now:.3f}")
@@ -91,6 +97,10 @@ class Liveness:
         if self.redis.set(LEASE_KEY, token, nx=True, px=max(1000, int(ttl * 1000))):
             return token
         return None
+
+    def renew_lease(self, token: str, ttl: float) -> bool:
+        """Keep holding the lease another ``ttl`` s; False if it ran out and was taken (or lost)."""
+        return bool(self._renew(keys=[LEASE_KEY], args=[token, max(1000, int(ttl * 1000))]))
 
     def release_lease(self, token: str) -> None:
         self._release(keys=[LEASE_KEY], args=[token])

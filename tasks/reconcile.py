@@ -13,6 +13,7 @@ Offered by every worker every ``LETZFLOW_RECONCILE_EVERY`` seconds (one pass a p
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from storage.models import as_utc, utcnow
@@ -32,8 +33,9 @@ def grace() -> timedelta:
     return timedelta(seconds=max(10.0, 3 * runtime.settings().letzflow_reconcile_every))
 
 
-#: A pass taking longer than this (s) loses its lease, and another may start.
-LEASE = 120.0
+#: A pass holds its lease this long (s), renewed as it goes (:class:`_Lease`): one that stops renewing (its
+#: worker died, or Redis went away under it and the release failed) blocks the next passes this long at most.
+LEASE = 15.0
 #: After a worker death: a step whose planned look is this late (s) is taken as held by the dead worker.
 CRASH_DUE = timedelta(seconds=2)
 
@@ -45,12 +47,24 @@ def reconcile() -> dict[str, int]:
     if token is None:
         return {"skipped": 1}
     try:
-        return _reconcile(live)
+        return _reconcile(live, _Lease(live, token))
     finally:
         live.release_lease(token)
 
 
-def _reconcile(live: Liveness) -> dict[str, int]:
+class _Lease:
+    """The pass's lease, renewed when a third of it has gone by (called between units of work)."""
+
+    def __init__(self, live: Liveness, token: str) -> None:
+        self.live, self.token, self.at = live, token, time.monotonic()
+
+    def keep(self) -> None:
+        if time.monotonic() - self.at >= LEASE / 3:
+            self.live.renew_lease(self.token, LEASE)
+            self.at = time.monotonic()
+
+
+def _reconcile(live: Liveness, lease: _Lease) -> dict[str, int]:
     ledger = runtime.ledger()
     now = utcnow()
     done = {"slots": 0, "rekicked": 0, "settled": 0, "feeders": 0, "finalizers": 0, "dead_workers": 0}
@@ -73,6 +87,7 @@ def _reconcile(live: Liveness) -> dict[str, int]:
 
     for item in ledger.stalled_items(now, grace(), limit, due_slack=due_slack, crash_sweep=bool(dead)):
         assert item.id is not None
+        lease.keep()
         log.warning(
             "reconciler: item %s of batch %s stalled; re-enqueueing its remaining steps",
             item.key,
@@ -81,11 +96,14 @@ def _reconcile(live: Liveness) -> dict[str, int]:
         enqueue_item(item.id)
         done["rekicked"] += 1
 
+    lease.keep()
     for item_id in ledger.unsettled_finished_items():
+        lease.keep()
         if finish(item_id):
             done["settled"] += 1
 
     for batch in ledger.batches_in(("running",)):
+        lease.keep()
         if batch.feeder_next_at is not None and as_utc(batch.feeder_next_at) < now:
             messages.send(messages.FEED_BATCH, batch.id)
             done["feeders"] += 1

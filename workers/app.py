@@ -23,9 +23,10 @@ if _schedules_file:
     app.conf.beat_schedule = beat_entries(load_schedules(_schedules_file))
 
 
-from workers.kombu_fixes import tolerate_restore_without_connection  # noqa: E402
+from workers.kombu_fixes import RestoreHeld, tolerate_restore_without_connection  # noqa: E402
 
 tolerate_restore_without_connection()
+app.steps["consumer"].add(RestoreHeld)
 
 import workers.logcontext  # noqa: E402,F401  (task log lines carry batch, item and step ids)
 from workers.liveness_step import Liveness  # noqa: E402

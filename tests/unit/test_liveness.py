@@ -86,3 +86,23 @@ def test_a_redis_that_lost_its_keys_is_noticed_once_per_loss(live):
     live.redis.flushall()  # restarted empty: the parked messages are gone with the rest
     assert live.data_lost()
     assert not live.data_lost()
+
+
+def test_a_lease_is_renewed_only_by_its_holder_and_one_left_behind_runs_out(live):
+    from tasks.reconcile import LEASE
+
+    token = live.take_lease(LEASE)
+    assert token is not None
+    assert live.renew_lease(token, LEASE)
+    assert live.redis.pttl("letzflow:reconcile:lease") > (LEASE - 1) * 1000
+    assert not live.renew_lease("not-mine", 600.0)
+    assert live.redis.pttl("letzflow:reconcile:lease") <= LEASE * 1000
+    # A pass whose release failed (Redis went away under it, then came back with its data) blocks the
+    # next passes for one lease at most: well under a minute, where a stalled step is re-kicked after 10 s.
+    assert LEASE <= 20.0
+    live.redis.pexpire("letzflow:reconcile:lease", 1)
+    import time
+
+    time.sleep(0.01)
+    assert not live.renew_lease(token, LEASE)  # ran out: a pass that stalled cannot take it back
+    assert live.take_lease(LEASE) is not None
