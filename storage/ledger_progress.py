@@ -78,6 +78,7 @@ class Progress(Reads):
         *,
         due_slack: timedelta | None = None,
         crash_sweep: bool = False,
+        all_kicks_lost: bool = False,
     ) -> list[Item]:
         """Queued items of running batches with a step nobody touched in time, or past its deadline.
 
@@ -86,7 +87,8 @@ class Progress(Reads):
         ``grace``. ``crash_sweep``: the pass that found a worker dead takes every item with an open step,
         except steps whose next look is planned ahead (a dead worker may have held any of them; a
         duplicate message costs a task run, a held one an hour). Items re-kicked less than ``grace`` ago
-        (2 s for a crash sweep) are left alone.
+        (2 s for a crash sweep) are left alone, unless ``all_kicks_lost`` (a crash sweep after Redis lost
+        its data: every message sent before it went, however recent).
         """
         cutoff = now - grace
         slack = timedelta(seconds=30)
@@ -95,7 +97,7 @@ class Progress(Reads):
                 col(Step.next_poll_at) > now + slack
             )
             stalled: Any = ~planned_ahead | (col(Step.deadline_at) < now)
-            kicked_before = now - timedelta(seconds=2)
+            kicked_before = now if all_kicks_lost else now - timedelta(seconds=2)
         else:
             due = now + slack - due_slack if due_slack is not None else cutoff
             stalled = or_(

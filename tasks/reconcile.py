@@ -73,7 +73,8 @@ def _reconcile(live: Liveness, lease: _Lease) -> dict[str, int]:
     if dead:
         log.warning("reconciler: worker(s) %s stopped beating; re-kicking what they held", ", ".join(dead))
         done["dead_workers"] = len(dead)
-    if live.data_lost():
+    lost = live.data_lost()
+    if lost:
         log.warning("reconciler: Redis holds none of letzflow's keys (new or emptied); re-kicking open work")
         dead = dead or ["redis"]
     if dead:
@@ -85,7 +86,9 @@ def _reconcile(live: Liveness, lease: _Lease) -> dict[str, int]:
     runtime.inflight().resync((s.id for s in inflight if s.id is not None), fresh=FRESH_SLOT)
     done["slots"] = len(inflight)
 
-    for item in ledger.stalled_items(now, grace(), limit, due_slack=due_slack, crash_sweep=bool(dead)):
+    for item in ledger.stalled_items(
+        now, grace(), limit, due_slack=due_slack, crash_sweep=bool(dead), all_kicks_lost=lost
+    ):
         assert item.id is not None
         lease.keep()
         log.warning(

@@ -136,3 +136,17 @@ def test_an_older_ledger_gets_the_branch_column(ledger):
     assert "branch" in {c["name"] for c in inspect(reopened.engine).get_columns("step")}
     batch = reopened.create_batch(name="old", spec_hash="h", steps=SPLIT, items=[("a", {})])
     assert len(reopened.item_steps(reopened.items(batch.id)[0].id)) == 8
+
+
+def test_a_crash_sweep_after_redis_lost_its_data_takes_items_kicked_just_before(ledger, batch):
+    from datetime import timedelta
+
+    from storage.models import utcnow
+
+    kicked = ledger.claim_pending(batch.id, 2)  # fed a moment ago: their messages went with Redis's data
+    assert len(kicked) == 2
+    now = utcnow()
+    # a worker death: items kicked in the last 2 s are left alone (their messages may be on the queue)
+    assert ledger.stalled_items(now, timedelta(seconds=10), crash_sweep=True) == []
+    swept = ledger.stalled_items(now, timedelta(seconds=10), crash_sweep=True, all_kicks_lost=True)
+    assert sorted(i.id for i in swept) == kicked
