@@ -66,7 +66,7 @@ def tolerate_restore_without_connection() -> None:
     def unrestored(qos: Any, client: Any = None) -> tuple[str, str]:
         count = len(qos._delivered)
         running = _running_tags()
-        UNRESTORED.extend(tag for tag in qos._delivered if tag not in running)
+        UNRESTORED.extend(str(tag) for tag in qos._delivered if str(tag) not in running)
         qos._delivered.clear()
         return (
             f"put {count} unacknowledged message(s) back on their queues",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import fakeredis
 import pytest
@@ -101,8 +102,6 @@ def test_a_lease_is_renewed_only_by_its_holder_and_one_left_behind_runs_out(live
     # next passes for one lease at most: well under a minute, where a stalled step is re-kicked after 10 s.
     assert LEASE <= 20.0
     live.redis.pexpire("letzflow:reconcile:lease", 1)
-    import time
-
     time.sleep(0.01)
     assert not live.renew_lease(token, LEASE)  # ran out: a pass that stalled cannot take it back
     assert live.take_lease(LEASE) is not None
