@@ -145,6 +145,9 @@ def timeline(sim_url: str, t0: float, wall: float, inflight: int, ledger: Ledger
     allow between the first creation and the last finish; 1.0 would be the ideal. ``tail_s``: from the
     last job finishing to the batch settled (last look, copy, fan-in, manifest). ``seen_after_s``: mean
     time from a job finishing to the end of the poll that saw it done (its slot is held meanwhile).
+    ``handover_s``: median time from the k-th job end to the (C + k)-th job creation (a freed slot's next
+    POST), after the first wave; ``handover_p90_s`` its 90th percentile. ``first_wave_s``: from the first
+    job created to the C-th.
     """
     from datetime import UTC, datetime
 
@@ -178,8 +181,14 @@ def timeline(sim_url: str, t0: float, wall: float, inflight: int, ledger: Ledger
         lags.append(
             started.replace(tzinfo=started.tzinfo or UTC).timestamp() + ms / 1000 - created - r["duration"]
         )
+    ends = sorted(r["created_mono"] + r["duration"] for r in jobs)
+    starts = sorted(r["created_mono"] for r in jobs)
+    gaps = sorted(starts[inflight + k] - ends[k] for k in range(len(jobs) - inflight))
     return {
         "first_post_s": round(first - t0, 2),
+        "handover_s": round(gaps[len(gaps) // 2], 3) if gaps else None,
+        "handover_p90_s": round(gaps[len(gaps) * 9 // 10], 3) if gaps else None,
+        "first_wave_s": round(starts[min(inflight, len(starts)) - 1] - first, 3),
         "busy_share": round(worked / (inflight * (last_end - first)), 3),
         "tail_s": round(t0 + wall - last_end, 2),
         "seen_after_s": round(sum(lags) / max(1, len(lags)), 3),

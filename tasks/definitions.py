@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from storage.models import utcnow
 from tasks import batch as batches
-from tasks import copying, hooks, reconcile, runtime, steps, submitting, waiters
+from tasks import copying, hooks, messages, reconcile, runtime, steps, submitting, waiters
 from tasks.celery_app import TASK_QUEUES, app
 from tasks.outcomes import Outcome
 
@@ -63,7 +63,7 @@ def _recorded(name: str, work: Callable[[int], Outcome], step_id: int) -> Outcom
     return outcome
 
 
-def _run(task: Task, name: str, work: Callable[[int], Outcome], step_id: int) -> str:
+def _run(task: Task, name: str, work: Callable[[int], Outcome], step_id: int) -> Outcome:
     outcome = _recorded(name, work, step_id)
     if outcome.for_slot:
         waiters.park(task, step_id, outcome.delay)
@@ -73,7 +73,7 @@ def _run(task: Task, name: str, work: Callable[[int], Outcome], step_id: int) ->
         hooks.park_chain(task, step_id, outcome.park)
     elif outcome.delay > 0:
         _delay_next(task, outcome.delay)
-    return outcome.action
+    return outcome
 
 
 def _delay_next(task: Task, delay: float) -> None:
@@ -92,7 +92,7 @@ def _delay_next(task: Task, delay: float) -> None:
 @letzflow_task("submit", ignore_result=True)
 def submit_step(self: Task, step_id: int) -> str:
     """POST the step's job once (or adopt the job a lost answer created)."""
-    return _run(self, "submit", submitting.submit, step_id)
+    return _run(self, "submit", submitting.submit, step_id).action
 
 
 @letzflow_task("poll", ignore_result=True)
@@ -101,8 +101,35 @@ def poll_step(self: Task, step_id: int, baton: str | None = None) -> str:
     its webhook comes, or at the fallback; ``baton``: whether this message may still go on, see
     :mod:`tasks.waker`)."""
     if hooks.enabled():
-        return hooks.poll_woken(self, step_id, baton, lambda sid: _recorded("poll", steps.poll, sid))
-    return _run(self, "poll", steps.poll, step_id)
+        outcome = hooks.poll_woken(self, step_id, baton, lambda sid: _recorded("poll", steps.poll, sid))
+    else:
+        outcome = _run(self, "poll", steps.poll, step_id)
+    if outcome.copy_here:
+        _copy_here(self, step_id)
+    return outcome.action
+
+
+def _copy_here(task: Task, step_id: int) -> None:
+    """Copy a small job's media in the look that saw it done, when the chain's next task is that copy.
+
+    The copy is then taken off the chain (one task execution and message less per image); a copy that
+    fails and is to be tried again stays on it, with the policy's backoff as its countdown. Not done where
+    the copy is the last task of a chord header: that task's return is what the chord's counter counts.
+    """
+    chain = task.request.chain
+    nxt = chain[-1] if chain else None
+    if not nxt or nxt.get("task") != messages.COPY_OUTPUTS or list(nxt.get("args") or ()) != [step_id]:
+        return
+    if (nxt.get("options") or {}).get("chord"):
+        return
+    outcome = _recorded("copy", copying.copy, step_id)
+    if outcome.action == "again":
+        nxt.setdefault("options", {})["countdown"] = outcome.delay
+        return
+    chain.pop()
+    then_finish = (nxt.get("kwargs") or {}).get("then_finish")
+    if then_finish is not None:
+        batches.finish(then_finish)
 
 
 @letzflow_task("media", ignore_result=True, soft_time_limit=1700, time_limit=1800)
@@ -112,7 +139,7 @@ def copy_outputs(self: Task, step_id: int, then_finish: int | None = None) -> st
     ``then_finish``: this is the last task of a single-chain item (its last step's copy); settle that item
     here (what ``finish_item`` does) rather than in one more task execution and message.
     """
-    action = _run(self, "copy", copying.copy, step_id)
+    action = _run(self, "copy", copying.copy, step_id).action
     if then_finish is not None and action == "next":
         batches.finish(then_finish)
     return action

@@ -53,7 +53,7 @@ def fallback(wait: float) -> float:
     return min(ceiling(), wait * FALLBACK_FACTOR + FALLBACK_SLACK)
 
 
-def poll_woken(task: Task, step_id: int, baton: str | None, look: Callable[[int], Outcome]) -> str:
+def poll_woken(task: Task, step_id: int, baton: str | None, look: Callable[[int], Outcome]) -> Outcome:
     """The poll task with webhooks on. ``look``: one recorded look (:func:`tasks.steps.poll`).
 
     Raises:
@@ -75,7 +75,7 @@ def poll_woken(task: Task, step_id: int, baton: str | None, look: Callable[[int]
     if waker.claim(step_id, baton) is None:
         raise Ignore()
     waker.done(step_id)
-    return outcome.action
+    return outcome
 
 
 def first_park(step: Step, batch: Batch) -> float | None:

@@ -137,3 +137,19 @@ def assert_lineage(stack: EmbeddedStack, batch_id: str) -> int:
 
 def posts_per_job(stack: EmbeddedStack) -> dict[str, Any]:
     return stack.sim.counters(by_job=True)  # type: ignore[union-attr]
+
+
+def task_runs(stack: EmbeddedStack) -> dict[str, int]:
+    """Task executions per task name so far, over the stack's running workers (their ``inspect stats``)."""
+    from celery import Celery
+
+    app = Celery(broker=stack.env["REDIS_URL"])
+    try:
+        replies = app.control.inspect(timeout=3).stats() or {}
+    finally:
+        app.close()
+    totals: dict[str, int] = {}
+    for reply in replies.values():
+        for name, count in reply.get("total", {}).items():
+            totals[name] = totals.get(name, 0) + int(count)
+    return totals

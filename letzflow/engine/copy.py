@@ -18,6 +18,11 @@ from storage.layout import extension, media_key
 from storage.media_base import StoredObject
 from storage.models import Batch, Item, Step
 
+#: Remote kinds whose media (a few MB: images and edits) the look that saw the job done may copy itself,
+#: saving a task execution and a message; upscales and videos are copied by the media queue's workers, so
+#: a large copy never holds up looks.
+COPY_IN_LOOK = ("image", "image_edit")
+
 
 def copy(deps: Deps, step_id: int) -> Outcome:
     """Copy every output of a ready step to storage; then the step is done."""

@@ -16,7 +16,9 @@ class Outcome:
     webhooks on, the next look waits for the job's webhook: ``tasks.hooks``). ``park``: a ``next``
     whose following look (the chain's poll) is parked for the job's webhook, with this fallback (s).
     ``for_slot``: an ``again`` because the in-flight cap is reached (the wire parks the work until a
-    freed slot is handed to it; ``delay`` is then the predicted wait)."""
+    freed slot is handed to it; ``delay`` is then the predicted wait). ``copy_here``: a ``next`` of a
+    look that has just seen a small job done (an image or an edit): the wire may copy its media in the same
+    task execution rather than in one more (:data:`letzflow.engine.copy.COPY_IN_LOOK`)."""
 
     action: str
     delay: float = 0.0
@@ -24,6 +26,7 @@ class Outcome:
     looked: bool = False
     park: float | None = None
     for_slot: bool = False
+    copy_here: bool = False
 
 
 NEXT = Outcome("next")

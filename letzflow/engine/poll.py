@@ -16,6 +16,7 @@ from letzai.errors import LetzAIError
 from letzai.responses import Job, Output
 from letzai.retry import Action, Call, classify
 from letzflow.engine.bounds import ceiling, deadline_of
+from letzflow.engine.copy import COPY_IN_LOOK
 from letzflow.engine.deps import Deps
 from letzflow.engine.look_timing import duration_key_of, learn_from_look, next_look_delay
 from letzflow.engine.outcome import NEXT, Outcome, again
@@ -82,8 +83,8 @@ def _seen(
         outputs = [{"url": o.url, "image_id": o.image_id} for o in job.outputs]
         outputs += _choices(deps.client, job.choices, job.outputs)
         if outputs:
-            _finished(deps, step, batch, outputs, now)
-            return NEXT
+            first = _finished(deps, step, batch, outputs, now)
+            return Outcome("next", copy_here=first and step.remote_kind in COPY_IN_LOOK)
     # success without media: a video fails here; a job of any other kind is looked at again (to its deadline)
     video_without_media = job.phase == "success" and step.remote_kind == "video"
     if job.failed or video_without_media:
@@ -101,9 +102,10 @@ def _seen(
     return _still_working(deps, step, batch, job, now, until_deadline)
 
 
-def _finished(deps: Deps, step: Step, batch: Batch, outputs: list[dict[str, Any]], now: datetime) -> None:
-    """Record a finished job's outputs (once: the guarded update wins for one caller), free its slot."""
-    if deps.ledger.polled(
+def _finished(deps: Deps, step: Step, batch: Batch, outputs: list[dict[str, Any]], now: datetime) -> bool:
+    """Record a finished job's outputs (once: the guarded update wins for one caller), free its slot; True
+    for the caller that won."""
+    if not deps.ledger.polled(
         step.id,  # type: ignore[arg-type]
         LOOKED_AT,
         "ready",
@@ -112,8 +114,10 @@ def _finished(deps: Deps, step: Step, batch: Batch, outputs: list[dict[str, Any]
         errors_in_row=0,
         next_poll_at=now + timedelta(seconds=60),
     ):
-        deps.inflight.release(step.id)  # type: ignore[arg-type]
-        learn_from_look(deps.durations, step, batch, now, done=True, progress=100.0)
+        return False
+    deps.inflight.release(step.id)  # type: ignore[arg-type]
+    learn_from_look(deps.durations, step, batch, now, done=True, progress=100.0)
+    return True
 
 
 def _still_working(

@@ -16,6 +16,7 @@ from tests.engine import (
     ledger,
     manifest,
     run_batch,
+    task_runs,
     wait_batch,
     write_spec,
 )
@@ -153,6 +154,35 @@ def test_wrong_api_key_stops_the_batch_at_the_first_call(stack, tmp_path):
     refused = after["responses"].get("401", 0) - before["responses"].get("401", 0)
     assert refused <= 10  # stops at the first calls, not after 40
     cli(stack, "cancel", batch_id)
+
+
+def test_an_image_is_copied_by_its_look_unless_the_copy_ends_a_chord_header(stack, tmp_path):
+    """A plain chain's image copy runs in the poll that saw the job done (one task execution less); where
+    the copy is the last task of a chord's header chain (variants) it stays a task of its own: its return
+    is what the chord's counter counts (taken off, the items would wait for the reconciler's re-kick)."""
+    copies = "letzflow.copy_outputs"
+    gen = {"width": 512, "height": 512}
+    before, jobs_before = task_runs(stack), _jobs(stack)
+    plain = run_batch(stack, write_spec(tmp_path, "plain", [{"generate": gen}], _prompted("plain", 4)))
+    wait_batch(stack, plain)
+    middle = task_runs(stack)
+    assert middle.get(copies, 0) - before.get(copies, 0) == 0
+    assert check_outputs_match_sources(stack, plain) == 4
+    two = {**gen, "variants": 2}
+    varied = run_batch(stack, write_spec(tmp_path, "varied", [{"generate": two}], _prompted("varied", 3)))
+    wait_batch(stack, varied, timeout=60)
+    after = task_runs(stack)
+    assert after.get(copies, 0) - middle.get(copies, 0) == 6
+    assert check_outputs_match_sources(stack, varied) == 6
+    assert _jobs(stack) - jobs_before == 4 + 6
+    led = ledger(stack)
+    for batch_id in (plain, varied):
+        assert all(i.state == "done" and i.finish_runs == 1 for i in led.items(batch_id))
+        assert led.batch(batch_id).finalize_runs == 1
+
+
+def _prompted(prefix: str, n: int) -> list[dict[str, str]]:
+    return [{"id": f"{prefix}-{k}", "prompt": f"{prefix} product photo {k}"} for k in range(n)]
 
 
 def test_duplicate_messages_change_nothing(stack, tmp_path):

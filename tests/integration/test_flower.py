@@ -107,7 +107,11 @@ def test_flower_shows_the_worker_and_finished_tasks_with_ids_only(
         yaml.safe_dump(
             {
                 "name": "flower-tiny",
-                "steps": [{"generate": {"width": 512, "height": 512, "quality": 1, "mode": "default"}}],
+                # the upscale's copy is a task of its own (an image's is done by the look that saw it done)
+                "steps": [
+                    {"generate": {"width": 512, "height": 512, "quality": 1, "mode": "default"}},
+                    {"upscale": {"strength": 1, "size": 2}},
+                ],
                 "items": [{"id": "teapot-1", "prompt": PROMPT}],
             }
         )

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from letzai.errors import NotFound, ServerError, Unauthorized
-from letzflow.engine.outcome import NEXT
+from letzflow.engine.outcome import NEXT, Outcome
 from letzflow.engine.poll import poll
 from tests.engine_fakes import NOW, Fakes, one_step_batch, submitted
 
@@ -24,7 +24,8 @@ def test_a_finished_job_stores_its_outputs_and_frees_its_slot(fakes):
     step = submitted(fakes.ledger, one_step_batch(fakes.ledger), "job-1")
     fakes.client.images.jobs["job-1"] = READY
 
-    assert poll(fakes.deps(), step.id) == NEXT
+    # the first look to see it done: the wire may copy the image in the same task execution
+    assert poll(fakes.deps(), step.id) == Outcome("next", copy_here=True)
 
     after = fakes.ledger.step(step.id)
     assert after.state == "ready" and after.progress == 100.0
@@ -39,9 +40,20 @@ def test_a_redelivered_poll_of_a_finished_step_changes_nothing(fakes):
     fakes.client.images.jobs["job-1"] = READY
     poll(fakes.deps(), step.id)
 
-    assert poll(fakes.deps(), step.id) == NEXT
+    assert poll(fakes.deps(), step.id) == NEXT  # nor is its image copied here: the chain's copy does it
     assert fakes.client.images.gets == ["job-1"]
     assert fakes.inflight.released == [step.id]
+
+
+def test_a_finished_upscale_is_left_to_the_media_queue(fakes):
+    step = submitted(fakes.ledger, one_step_batch(fakes.ledger, "upscale", "upscale"), "up-1")
+    fakes.client.upscale.jobs["up-1"] = {
+        "status": "ready",
+        "imageVersions": {"original": "https://cdn.test/u"},
+    }
+
+    assert poll(fakes.deps(), step.id) == NEXT
+    assert fakes.ledger.step(step.id).state == "ready"
 
 
 def test_a_failed_job_fails_the_step_with_the_apis_reason(fakes):
@@ -190,7 +202,7 @@ def test_edit_choices_listed_by_id_are_read_one_by_one(fakes):
     fakes.client.images.jobs["c1"] = {"status": "ready", "imageVersions": {"original": "https://cdn.test/c1"}}
     fakes.client.images.jobs["c2"] = {"status": "generating"}
 
-    assert poll(fakes.deps(), step.id) == NEXT
+    assert poll(fakes.deps(), step.id) == Outcome("next", copy_here=True)
 
     after = fakes.ledger.step(step.id)
     assert after.state == "ready" and after.results == [{"url": "https://cdn.test/c1", "image_id": "c1"}]
