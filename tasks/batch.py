@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -204,16 +205,20 @@ def start_spec(
     fresh: bool = False,
     photos: PhotoIdentities | None = None,
     priority: int | None = None,
+    check_store: Callable[[], None] | None = None,
 ) -> Batch:
     """Record a validated spec as a new batch (items and planned steps, each with its content key), mark
     the steps an earlier batch already rendered as reused (unless ``fresh`` or the spec says
     ``reuse: false``), and start its feeder.
 
+    ``check_store``: how the bucket is checked first (``letzflow run`` passes its early, forked check);
+    by default this process's store checks it.
+
     Raises:
         StorageError: the bucket is missing or the endpoint refuses (nothing is recorded or sent).
     """
-    store = runtime.store()
-    store.check()  # a missing bucket is a clear error now, not a failed copy after paying
+    # a missing bucket is a clear error now, not a failed copy after paying
+    (check_store or (lambda: runtime.store().check()))()
     reuse = spec.reuse and not fresh
     ledger = runtime.ledger()
     batch = ledger.create_batch(
@@ -226,7 +231,7 @@ def start_spec(
         schedule=schedule,
         reuse=reuse,
         lane=(spec.priority if priority is None else priority, spec.weight, spec.max_inflight),
-        content_keys=content_keys_for(spec, photos or PhotoIdentities(store)),
+        content_keys=content_keys_for(spec, photos or PhotoIdentities(open_store=runtime.store)),
     )
     if reuse:
         reused = reuse_done(ledger, batch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from workers.cli_common import (
     EXIT_FAILED,
@@ -16,6 +17,11 @@ from workers.cli_common import (
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    early = None
+    if not args.dry_run:  # the bucket check runs in a forked child while this process imports and validates
+        from workers.early_check import EarlyCheck
+
+        early = EarlyCheck()
     from letzflow.spec import SpecError, load_spec
 
     try:
@@ -54,7 +60,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         priority = parse_priority(raw)
         if priority is None:
             return _fail(f"--priority {args.priority!r} is invalid: low, normal, high or a whole number 0-9")
-    return start_batch(spec, wait=args.wait, schedule=None, fresh=args.fresh, priority=priority)
+    check = early.result if early is not None else None
+    return start_batch(spec, wait=args.wait, schedule=None, fresh=args.fresh, priority=priority, check=check)
 
 
 def _print_reuse(spec, *, fresh: bool, photos) -> None:  # type: ignore[no-untyped-def]
@@ -94,6 +101,7 @@ def start_batch(
     name: str | None = None,
     fresh: bool = False,
     priority: int | None = None,
+    check: Callable[[], None] | None = None,
 ) -> int:  # type: ignore[no-untyped-def]
     """Record a validated spec as a batch (or find the same one from an earlier run) and enqueue it."""
     from tasks import runtime
@@ -125,7 +133,13 @@ def start_batch(
         photos = PhotoIdentities(open_store=runtime.store)  # the S3 client only for s3:// photos
         _print_reuse(spec, fresh=fresh, photos=photos)
         batch = start_spec(
-            spec, name=batch_name, schedule=schedule, fresh=fresh, photos=photos, priority=priority
+            spec,
+            name=batch_name,
+            schedule=schedule,
+            fresh=fresh,
+            photos=photos,
+            priority=priority,
+            check_store=check,
         )
         console.print(
             f"batch [bold]{batch.id}[/] ({batch_name}): {batch.items_total} items, "

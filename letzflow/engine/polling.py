@@ -29,7 +29,10 @@ from __future__ import annotations
 DEFAULT_EXPECTED = {"image": 15.0, "image_edit": 15.0, "upscale": 15.0, "video": 90.0, "model": 400.0}
 MIN_DELAY = 0.25
 #: Seconds after the end that ``progress`` predicts a look comes, and the least wait when it predicts one.
-PROGRESS_MARGIN = 0.03
+#: No margin: the prediction from a whole percent rounded down already errs late (by half a percent of the
+#: job on average), and a look's dispatch adds 20-40 ms; with 0.03 s, looks that progress timed came 65 ms
+#: after the end on average and never early (300 jobs of 2 s), with none 43 ms, still never early.
+PROGRESS_MARGIN = 0.0
 PROGRESS_MIN_DELAY = 0.1
 #: How uncertain (seconds, or share of the job) a progress-predicted end may be before the look comes at
 #: the earliest end the progress allows instead of the latest.
