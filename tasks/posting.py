@@ -35,31 +35,59 @@ def new_hook() -> tuple[str | None, str | None]:
 
 def post(step: Step, batch: Batch, item: Item, previous: Step | None, token: str | None = None) -> Outcome:
     """POST the step's job; ``token``: its webhook token (its hash is already in the ledger), if any."""
-    ledger = runtime.ledger()
-    assert step.id is not None
     try:
         endpoint, body, skip = request_for(batch, item, step, previous)
-        base = runtime.settings().letzflow_webhook_url
-        if token and base:
-            body["webhookUrl"] = hook_url(base, token)
+    except ValidationError as exc:
+        return _invalid(step, batch, exc)
+    except Exception as exc:  # its input (an upload to LetzAI, a presign, a mask file) failed: nothing POSTed
+        return _input_failed(step, batch, exc)
+    base = runtime.settings().letzflow_webhook_url
+    if token and base:
+        body["webhookUrl"] = hook_url(base, token)
+    try:
         job = resource(endpoint).create(skip_checks=skip, **body)
     except ValidationError as exc:
-        ledger.unclaim_job(batch.id)
-        fail_step(step, ("submitting",), f"invalid request: {exc.message}", exc)
-        return NEXT
+        return _invalid(step, batch, exc)
     except LetzAIError as exc:
         return _post_failed(step, batch, exc)
-    except Exception as exc:  # a local input (upload, presign, mask file) failed before any POST
-        decision = classify(exc, Call.PREPARE_INPUT, step.submit_attempts)
-        if decision.action is Action.RETRY:
-            ledger.transition(step.id, ("submitting",), "planned")
-            ledger.unclaim_job(batch.id)
-            runtime.inflight().release(step.id)
-            return again(decision.delay, f"input not ready: {decision.reason}")
-        ledger.unclaim_job(batch.id)
-        fail_step(step, ("submitting",), decision.reason, exc)
-        return NEXT
     return accepted(step, batch, job.id, job.progress)
+
+
+def _invalid(step: Step, batch: Batch, exc: ValidationError) -> Outcome:
+    runtime.ledger().unclaim_job(batch.id)
+    fail_step(step, ("submitting",), f"invalid request: {exc.message}", exc)
+    return NEXT
+
+
+def _input_failed(step: Step, batch: Batch, exc: Exception) -> Outcome:
+    """The step's input could not be prepared, so no job was POSTed: never reconciled as a lost answer.
+
+    An upload's 401/403 stops and its 402 pauses the batch, as a POST's would; a lost answer, a 5xx or a
+    429 is tried again (a 429 without counting); anything else fails the step.
+    """
+    ledger = runtime.ledger()
+    assert step.id is not None
+    decision = classify(exc, Call.PREPARE_INPUT, step.submit_attempts)
+    ledger.unclaim_job(batch.id)
+    uncount = {} if decision.counts else {"submit_attempts": max(0, step.submit_attempts - 1)}
+    match decision.action:
+        case Action.RETRY:
+            _unsent(step, uncount)
+            return again(decision.delay, f"input not ready: {decision.reason}")
+        case Action.STOP_BATCH | Action.PAUSE_BATCH if isinstance(exc, LetzAIError):
+            _unsent(step, uncount)
+            halt_batch(batch.id, "stopped" if decision.action is Action.STOP_BATCH else "paused", exc)
+            return NEXT
+        case _:
+            fail_step(step, ("submitting",), decision.reason, exc)
+            return NEXT
+
+
+def _unsent(step: Step, values: dict[str, Any]) -> None:
+    """No job was created: the step is ``planned`` again and its in-flight slot free."""
+    assert step.id is not None
+    runtime.ledger().transition(step.id, ("submitting",), "planned", **values)
+    runtime.inflight().release(step.id)
 
 
 def accepted(
@@ -125,13 +153,11 @@ def _post_failed(step: Step, batch: Batch, exc: LetzAIError) -> Outcome:
     uncount = {} if decision.counts else {"submit_attempts": max(0, step.submit_attempts - 1)}
     match decision.action:
         case Action.RETRY:
-            ledger.transition(step.id, ("submitting",), "planned", **uncount)
-            runtime.inflight().release(step.id)
+            _unsent(step, uncount)
             ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=decision.delay + 30))
             return again(decision.delay, decision.reason)
         case Action.STOP_BATCH | Action.PAUSE_BATCH:
-            ledger.transition(step.id, ("submitting",), "planned", **uncount)
-            runtime.inflight().release(step.id)
+            _unsent(step, uncount)
             halt_batch(batch.id, "stopped" if decision.action is Action.STOP_BATCH else "paused", exc)
             return NEXT
         case _:
