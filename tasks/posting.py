@@ -104,7 +104,8 @@ def accepted(
         "adopted": adopted,
         "submitted_at": now,
         "deadline_at": now + deadline_of(step),
-        "next_poll_at": now + timedelta(seconds=first if park is None else park + 30),
+        # the planned look plus the 30 s of slack every next_poll_at carries (the reconciler's rule)
+        "next_poll_at": now + timedelta(seconds=(first if park is None else park) + 30),
         "progress": progress,
         "error_class": None,
         "error_status": None,
