@@ -41,15 +41,23 @@ CRASH_DUE = timedelta(seconds=2)
 
 
 def reconcile() -> dict[str, int]:
-    """One pass, unless another is running; returns what it did, by kind."""
+    """One pass, unless another is running; returns what it did, by kind (``lease_lost``: the pass stopped
+    when its lease had run out and another pass may hold it)."""
     live = runtime.liveness()
     token = live.take_lease(LEASE)
     if token is None:
         return {"skipped": 1}
     try:
         return _reconcile(live, _Lease(live, token))
+    except LeaseLost:
+        log.warning("reconciler: this pass stalled past its lease; it stops, the next pass goes on")
+        return {"lease_lost": 1}
     finally:
         live.release_lease(token)
+
+
+class LeaseLost(Exception):
+    """The pass's lease ran out before it renewed it: another pass may be running."""
 
 
 class _Lease:
@@ -59,8 +67,10 @@ class _Lease:
         self.live, self.token, self.at = live, token, time.monotonic()
 
     def keep(self) -> None:
+        """Renew the lease if due. Raises :class:`LeaseLost` when it ran out meanwhile."""
         if time.monotonic() - self.at >= LEASE / 3:
-            self.live.renew_lease(self.token, LEASE)
+            if not self.live.renew_lease(self.token, LEASE):
+                raise LeaseLost()
             self.at = time.monotonic()
 
 

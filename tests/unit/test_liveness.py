@@ -105,3 +105,22 @@ def test_a_lease_is_renewed_only_by_its_holder_and_one_left_behind_runs_out(live
     time.sleep(0.01)
     assert not live.renew_lease(token, LEASE)  # ran out: a pass that stalled cannot take it back
     assert live.take_lease(LEASE) is not None
+
+
+def test_a_pass_whose_lease_ran_out_stops_at_its_next_renewal(live):
+    from tasks.reconcile import LEASE, LeaseLost, _Lease
+
+    token = live.take_lease(LEASE)
+    assert token is not None
+    lease = _Lease(live, token)
+    lease.keep()  # not due yet: nothing asked
+    lease.at -= LEASE / 2  # the pass has run half a lease
+    lease.keep()  # renewed: still its own
+    assert live.redis.pttl("letzflow:reconcile:lease") > (LEASE - 1) * 1000
+    live.redis.delete("letzflow:reconcile:lease")  # ran out, and another pass took it
+    other = live.take_lease(LEASE)
+    assert other is not None
+    lease.at -= LEASE / 2
+    with pytest.raises(LeaseLost):
+        lease.keep()
+    assert live.redis.get("letzflow:reconcile:lease").decode() == other  # the other pass keeps it
