@@ -69,13 +69,12 @@ def _input_failed(step: Step, batch: Batch, exc: Exception) -> Outcome:
     assert step.id is not None
     decision = classify(exc, Call.PREPARE_INPUT, step.submit_attempts)
     ledger.unclaim_job(batch.id)
-    uncount = {} if decision.counts else {"submit_attempts": max(0, step.submit_attempts - 1)}
     match decision.action:
         case Action.RETRY:
-            _unsent(step, uncount)
+            _unsent(step, decision.counts)
             return again(decision.delay, f"input not ready: {decision.reason}")
         case Action.STOP_BATCH | Action.PAUSE_BATCH if isinstance(exc, LetzAIError):
-            _unsent(step, uncount)
+            _unsent(step, counts=False)
             halt_batch(batch.id, "stopped" if decision.action is Action.STOP_BATCH else "paused", exc)
             return NEXT
         case _:
@@ -83,9 +82,12 @@ def _input_failed(step: Step, batch: Batch, exc: Exception) -> Outcome:
             return NEXT
 
 
-def _unsent(step: Step, values: dict[str, Any]) -> None:
-    """No job was created: the step is ``planned`` again and its in-flight slot free."""
+def _unsent(step: Step, counts: bool = True) -> None:
+    """No job was created: the step is ``planned`` again and its in-flight slot free; ``counts``: whether
+    this try counts toward the step's submissions (a 429 does not; nor does a refusal that halts the batch:
+    a key or credits refused at every try would fail the step on its next resume)."""
     assert step.id is not None
+    values = {} if counts else {"submit_attempts": max(0, step.submit_attempts - 1)}
     runtime.ledger().transition(step.id, ("submitting",), "planned", **values)
     runtime.inflight().release(step.id)
 
@@ -151,14 +153,13 @@ def _post_failed(step: Step, batch: Batch, exc: LetzAIError) -> Outcome:
         ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=decision.delay + 30))
         return again(max(LIST_SETTLE, decision.delay), "answer lost: reconcile before any new POST")
     ledger.unclaim_job(batch.id)
-    uncount = {} if decision.counts else {"submit_attempts": max(0, step.submit_attempts - 1)}
     match decision.action:
         case Action.RETRY:
-            _unsent(step, uncount)
+            _unsent(step, decision.counts)
             ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=decision.delay + 30))
             return again(decision.delay, decision.reason)
         case Action.STOP_BATCH | Action.PAUSE_BATCH:
-            _unsent(step, uncount)
+            _unsent(step, counts=False)
             halt_batch(batch.id, "stopped" if decision.action is Action.STOP_BATCH else "paused", exc)
             return NEXT
         case _:

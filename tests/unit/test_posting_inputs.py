@@ -88,3 +88,28 @@ def test_an_upload_the_api_rejects_fails_the_step_with_its_reason(fakes, monkeyp
     after = fakes.ledger.step(step.id)
     assert after.state == "failed" and "input could not be prepared" in after.error_message
     assert "file type not allowed" in after.error_message
+
+
+@pytest.mark.parametrize(
+    ("exc", "state"),
+    [
+        (InsufficientCredits(402, "Payment Required"), "paused"),
+        (Unauthorized(401, "Unauthorized"), "stopped"),
+    ],
+    ids=["402", "401"],
+)
+def test_a_post_refused_for_credits_or_key_costs_the_step_no_submission(fakes, monkeypatch, exc, state):
+    class Refusing:
+        def create(self, **_body):
+            raise exc
+
+    monkeypatch.setattr(posting, "request_for", lambda *_a: ("image_edits", {"prompt": "p"}, frozenset()))
+    monkeypatch.setattr(posting, "resource", lambda endpoint: Refusing())
+    step, batch, item = submitting(fakes)
+
+    posting.post(step, batch, item, None)
+
+    after = fakes.ledger.step(step.id)
+    assert fakes.ledger.batch(batch.id).state == state
+    # resumed any number of times after a top-up, the step still has all its submissions
+    assert after.state == "planned" and after.submit_attempts == 0
