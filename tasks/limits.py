@@ -145,8 +145,8 @@ class InflightLimiter:
     def acquire(self, step_id: int, lane: Lane = DEFAULT_LANE) -> int:
         """Take a slot for ``step_id``. Returns 0 when granted (or already held), else its place in line.
 
-        Waiters keep the place of their first refusal (first come, first asked) for up to 10 minutes, as
-        long as they ask again within a minute; lanes decide between batches (:mod:`tasks.limits_lua`).
+        Waiters keep the place of their first refusal (first come, first asked) as long as they ask again
+        within a minute (or stay parked); lanes decide between batches (:mod:`tasks.limits_lua`).
         """
         return self._ask(step_id, lane)[0]
 

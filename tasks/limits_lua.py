@@ -13,7 +13,8 @@ lowest clock of the batches waiting, so it neither starves them nor is starved);
 ``max_inflight`` is passed over. A step counts the waiters of more deserving batches ahead of it; a newcomer
 (not yet in line) also counts the waiters of its own and of equally deserving batches, so it queues behind
 them, while a step already in line takes any free slot its batch is owed (a late peer never idles a slot).
-Waiters not heard of for 60 s leave the line (their messages were lost; the reconciler brings them back).
+Waiters not heard of for 60 s leave the line (their messages were lost; the reconciler brings them back);
+one that keeps asking (or stays parked) keeps its place however long it waits (videos: many minutes).
 
 **Hand-over.** A refused submitter *parks* its message here (:data:`PARK`) instead of asking again on a
 timer. Whenever a slot frees (a release, a parking that found a slot freed meanwhile, a worker's sweep
@@ -97,8 +98,7 @@ for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - 60)) do
   redis.call('ZREM', KEYS[5], s)
   if not redis.call('ZSCORE', KEYS[1], s) then redis.call('HDEL', KEYS[6], s) end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 600)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 600)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 7200)
 if redis.call('ZSCORE', KEYS[1], step) then
   redis.call('ZADD', KEYS[1], now + lease, step)
   return -1

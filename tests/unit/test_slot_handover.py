@@ -165,3 +165,24 @@ def test_fallbacks_are_bounded():
     assert fallback(0.05) == pytest.approx(2.1)
     assert fallback(5.0) == 12.0
     assert fallback(600.0) == FALLBACK_MAX
+
+
+def test_a_waiter_parked_for_many_minutes_keeps_its_place_ahead_of_later_ones(sent, monkeypatch):
+    """Ten-minute videos at a cap of 2: the first waiter still goes first after 12 minutes in line (it used
+    to lose its place after 10, went behind the newcomers and waited parked while slots were handed on)."""
+    import tasks.limits as limits
+
+    clock = [1_000_000.0]
+    monkeypatch.setattr(limits.time, "time", lambda: clock[0])
+    limiter = limiter_of(sent, cap=2)
+    assert limiter.acquire(1) == 0 and limiter.acquire(2) == 0
+    assert limiter.acquire(3) > 0
+    for k in range(24):  # both re-ask at each 30 s fallback, re-parked each time, for 12 minutes
+        clock[0] += 30.0
+        limiter.refresh(1)  # the holders' looks keep their leases
+        limiter.refresh(2)
+        for waiter in (3, 4) if k >= 10 else (3,):  # step 4 comes 5 minutes after step 3
+            assert limiter.acquire(waiter) > 0
+            limiter.park(waiter, f"msg-{waiter}", clock[0] + 30.0)
+    limiter.release(1)
+    assert sent == ["msg-3"] and limiter.holders() == {"2", "3"}
