@@ -74,12 +74,17 @@ def _input_failed(step: Step, batch: Batch, exc: Exception) -> Outcome:
             _unsent(step, decision.counts)
             return again(decision.delay, f"input not ready: {decision.reason}")
         case Action.STOP_BATCH | Action.PAUSE_BATCH if isinstance(exc, LetzAIError):
-            _unsent(step, counts=False)
-            halt_batch(batch.id, "stopped" if decision.action is Action.STOP_BATCH else "paused", exc)
-            return NEXT
+            return _halt(step, batch, decision.action, exc)
         case _:
             fail_step(step, ("submitting",), decision.reason, exc)
             return NEXT
+
+
+def _halt(step: Step, batch: Batch, action: Action, exc: LetzAIError) -> Outcome:
+    """The key or the credits were refused: nothing was created, the batch stops (401/403) or pauses (402)."""
+    _unsent(step, counts=False)
+    halt_batch(batch.id, "stopped" if action is Action.STOP_BATCH else "paused", exc)
+    return NEXT
 
 
 def _unsent(step: Step, counts: bool = True) -> None:
@@ -159,9 +164,7 @@ def _post_failed(step: Step, batch: Batch, exc: LetzAIError) -> Outcome:
             ledger.update_step(step.id, next_poll_at=utcnow() + timedelta(seconds=decision.delay + 30))
             return again(decision.delay, decision.reason)
         case Action.STOP_BATCH | Action.PAUSE_BATCH:
-            _unsent(step, counts=False)
-            halt_batch(batch.id, "stopped" if decision.action is Action.STOP_BATCH else "paused", exc)
-            return NEXT
+            return _halt(step, batch, decision.action, exc)
         case _:
             fail_step(step, ("submitting",), decision.reason, exc)
             return NEXT
