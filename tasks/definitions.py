@@ -95,7 +95,8 @@ def submit_step(self: Task, step_id: int) -> str:
     return _run(self, "submit", submitting.submit, step_id).action
 
 
-@letzflow_task("poll", ignore_result=True)
+# the time limits of the copy it may run (an image's, :func:`_copy_here`); a look alone takes milliseconds
+@letzflow_task("poll", ignore_result=True, soft_time_limit=1700, time_limit=1800)
 def poll_step(self: Task, step_id: int, baton: str | None = None) -> str:
     """GET the job once; re-run itself with an adaptive countdown until it ends (with webhooks on: when
     its webhook comes, or at the fallback; ``baton``: whether this message may still go on, see
