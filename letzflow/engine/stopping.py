@@ -7,11 +7,14 @@ sends a message.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from letzai.client import LetzAIClient
 from letzai.errors import InsufficientCredits, LetzAIError
 from letzflow.engine.deps import Deps
 from storage.models import STEP_TERMINAL, Step
+
+if TYPE_CHECKING:  # the client's module imports requests: `letzflow run` imports this module, needs neither
+    from letzai.client import LetzAIClient
 
 log = logging.getLogger(__name__)
 
