@@ -15,7 +15,7 @@ from storage.layout import manifest_key
 from storage.models import Batch, Step, utcnow
 from tasks import messages, runtime
 from tasks.catalog import PhotoIdentities, content_keys_for, reuse_done
-from tasks.pipelines import enqueue_item
+from tasks.pipelines import enqueue_claimed
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ def feed(batch_id: str) -> float | None:
         check_batch_done(batch_id)
         return None
     if room > 0:
-        for item_id in claim_pending(batch_id, room):
-            enqueue_item(item_id, claimed=True)
+        enqueue_claimed(claim_pending(batch_id, room))
     ledger.update_batch(batch_id, feeder_next_at=utcnow() + timedelta(seconds=FEED_EVERY + 60))
     return FEED_EVERY
 

@@ -85,15 +85,20 @@ def _then_finish(tasks: list[Signature], item_id: int) -> list[Signature]:
     return [*tasks, messages.task(messages.FINISH_ITEM, item_id)]
 
 
-def enqueue_item(item_id: int, *, claimed: bool = False) -> bool:
-    """Send an item's remaining work; False when nothing is left (the item is then settled directly).
+def enqueue_item(item_id: int) -> bool:
+    """Send an item's remaining work again (a re-kick, a resume), marking it queued; True.
 
-    ``claimed``: the caller has just marked the item queued (the feeder's claim), so it is not marked again.
-    """
+    The feeder's first sends are :func:`enqueue_claimed` (its claim has just marked them queued)."""
     ledger = runtime.ledger()
-    steps = ledger.item_steps(item_id)
-    canvas = item_canvas(item_id, steps)
-    if not claimed:
-        ledger.set_item_state(item_id, ("pending", "queued"), "queued", kicked_at=utcnow())
+    canvas = item_canvas(item_id, ledger.item_steps(item_id))
+    ledger.set_item_state(item_id, ("pending", "queued"), "queued", kicked_at=utcnow())
     canvas.apply_async()
     return True
+
+
+def enqueue_claimed(item_ids: list[int]) -> None:
+    """Send the work of items the feeder has just claimed, in order; their steps read in one query (a first
+    wave of C submits waits on this loop)."""
+    steps = runtime.ledger().steps_of_items(item_ids)
+    for item_id in item_ids:
+        item_canvas(item_id, steps[item_id]).apply_async()

@@ -150,3 +150,15 @@ def test_a_crash_sweep_after_redis_lost_its_data_takes_items_kicked_just_before(
     assert ledger.stalled_items(now, timedelta(seconds=10), crash_sweep=True) == []
     swept = ledger.stalled_items(now, timedelta(seconds=10), crash_sweep=True, all_kicks_lost=True)
     assert sorted(i.id for i in swept) == kicked
+
+
+def test_the_steps_of_several_items_in_one_read_are_each_items_steps_in_order(ledger, batch):
+    ids = [item.id for item in ledger.items(batch.id)]
+    assert len(ids) == 2
+    together = ledger.steps_of_items(ids)
+    assert list(together) == ids
+    for item_id in ids:
+        one = ledger.item_steps(item_id)
+        assert len(one) == 4  # generate, upscale: for each of 2 variants
+        assert [s.id for s in together[item_id]] == [s.id for s in one]
+    assert ledger.steps_of_items([]) == {}
