@@ -95,7 +95,8 @@ def submit_step(self: Task, step_id: int) -> str:
     return _run(self, "submit", submitting.submit, step_id).action
 
 
-# the time limits of the copy it may run (an image's, :func:`_copy_here`); a look alone takes milliseconds
+# the copy task's time limits, since a poll may run an image's copy (:func:`_copy_here`): a copy cut off by
+# Celery's default 240 s would fail its step (the copy policy does not retry a time limit)
 @letzflow_task("poll", ignore_result=True, soft_time_limit=1700, time_limit=1800)
 def poll_step(self: Task, step_id: int, baton: str | None = None) -> str:
     """GET the job once; re-run itself with an adaptive countdown until it ends (with webhooks on: when
