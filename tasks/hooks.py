@@ -11,7 +11,8 @@ status and media URLs are never used.
   parks after seeing the job working, and of two messages of one look (a redelivery, a re-kick) only the
   baton's holder goes on with the chain.
 - :func:`on_webhook` is the receiver's one call (:mod:`workers.webhooks`): the token names an open step,
-  or nothing happens at all (no message, no ledger write).
+  or nothing happens at all (no message, no ledger write). For a step whose POST answer was lost, the job
+  the body names is kept in Redis for its recovery (:func:`hooked_job`, ``tasks.lost_answers``).
 """
 
 from __future__ import annotations
@@ -177,9 +178,19 @@ def sweep_due(now: float | None = None) -> int:
     return len(due)
 
 
-def on_webhook(token: str) -> bool:
+#: A job id named by a webhook call for a step whose POST answer was lost, by the POST's token hash.
+HOOKED_KEY = "letzflow:hooked:{}"
+HOOKED_TTL = 86400
+
+
+def on_webhook(token: str, job_id: str | None = None) -> bool:
     """A webhook call with ``token``: wake its step's poll. False: no open step has that token (the caller
-    answers 404 and nothing was sent or written)."""
+    answers 404 and nothing was sent or written).
+
+    ``job_id``: the job the call's body names. For a step still ``submitting`` (its POST's answer lost) it
+    is kept as a candidate under the token's hash: only LetzAI knows that token, from that one POST, so the
+    recovery adopts the job once a GET shows it exists (:func:`hooked_job`), where nothing in its listed or
+    fetched object could tell it apart (upscales echo no ``webhookUrl``)."""
     if not TOKEN_RE.match(token):
         return False
     step = runtime.ledger().open_step_by_webhook(token_hash(token))
@@ -189,5 +200,17 @@ def on_webhook(token: str) -> bool:
         parked = runtime.waker().wake(step.id)
         if parked is not None:
             publish_parked(parked)
-    # A step still ``submitting`` has lost its POST's answer: its recovery finds the job by this token.
+    elif step.state == "submitting" and job_id and step.webhook_hash:
+        runtime.redis_client().set(HOOKED_KEY.format(step.webhook_hash), job_id, ex=HOOKED_TTL)
     return True
+
+
+def hooked_job(hook_hash: str | None) -> str | None:
+    """The job a webhook call to this POST's token named (:func:`on_webhook`), if any came."""
+    if not hook_hash:
+        return None
+    try:
+        raw = runtime.redis_client().get(HOOKED_KEY.format(hook_hash))
+    except redis.RedisError:  # the list is looked at as without it
+        return None
+    return raw.decode() if isinstance(raw, bytes) else raw

@@ -11,8 +11,9 @@ from typing import Any
 from letzai.errors import LetzAIError
 from letzai.identity import could_share_job
 from letzai.retry import MAX_SUBMITS, Action, Call, backoff, classify
+from letzflow.engine.resources import ENDPOINT_OF_KIND
 from storage.models import Batch, Item, Step, as_utc, utcnow
-from tasks import runtime
+from tasks import hooks, runtime
 from tasks.batch_control import halt_batch
 from tasks.inputs import request_for, resource
 from tasks.outcomes import NEXT, Outcome, again, deadline_of, fail_step
@@ -35,6 +36,9 @@ def recover_submit(step: Step, batch: Batch, item: Item, previous: Step | None) 
     if age < LIST_SETTLE:
         return again(LIST_SETTLE - age, "letting the list endpoint catch up")
     looks = step.errors_in_row + 1
+    hooked = _hooked(step, batch)
+    if hooked is not None:
+        return hooked
     try:
         endpoint, body, _skip = request_for(batch, item, step, previous)
         found = find_created_job(
@@ -73,6 +77,24 @@ def recover_submit(step: Step, batch: Batch, item: Item, previous: Step | None) 
     if found.final:
         looks = max(looks, runtime.settings().letzflow_list_attempts)
     return _undecided(step, batch, looks, found.why, backoff(looks))
+
+
+def _hooked(step: Step, batch: Batch) -> Outcome | None:
+    """Adopt the job a webhook call to this POST's own token named (:func:`tasks.hooks.on_webhook`), once a
+    GET shows it exists and no other step holds it; None: no such call came, or it cannot be confirmed yet
+    (the list decides as before)."""
+    job_id = hooks.hooked_job(step.webhook_hash)
+    if job_id is None or runtime.ledger().claimed_remote_ids(step.remote_kind, [job_id]):
+        return None
+    try:
+        job = resource(ENDPOINT_OF_KIND[step.remote_kind]).get(job_id)
+    except LetzAIError as exc:
+        log.info("step %s: job %s named by its webhook is not readable yet (%s)", step.id, job_id, exc)
+        return None
+    log.info(
+        "step %s: adopted job %s after a lost answer: named by a webhook to its POST's token", step.id, job_id
+    )
+    return accepted(step, batch, job.id or job_id, job.progress, adopted=True)
 
 
 def _undecided(step: Step, batch: Batch, looks: int, why: str, delay: float) -> Outcome:

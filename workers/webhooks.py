@@ -6,7 +6,9 @@ keep-alive, a body-size cap and non-blocking I/O, and one process answers thousa
 A call is a hint, nothing more (LetzAI's webhooks are unsigned and their body is not settled, see
 ``letzai-api.md``): the receiver reads only the token at the end of the path, asks
 :func:`tasks.hooks.on_webhook` to wake that step's poll, and answers at once. The body's status and media
-URLs are never used (the woken poll looks with a ``GET``); it is parsed only to log its shape. An unknown
+URLs are never used (the woken poll looks with a ``GET``); the job id it names (a UUID, either shape) is
+passed along, and kept only for a step whose POST answer was lost, as a candidate that step's recovery
+confirms with a ``GET`` (an upscale object echoes nothing else that could identify it). An unknown
 or expired token gets a bare 404: nothing is enqueued and nothing is written. Tokens are never logged:
 the access log shows the path with the token cut off.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import signal
 import threading
 from collections import Counter
@@ -37,6 +40,23 @@ MAX_BODY = 2 * 1024 * 1024
 #: Calls waiting for a lookup thread before new ones are answered 503.
 MAX_PENDING = 256
 LOOKUP_THREADS = 8
+
+
+#: LetzAI's ids are UUIDs (letzai-api.md): a body's id of any other form is ignored.
+JOB_ID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def job_id_of(body: bytes) -> str | None:
+    """The job id a call's body names (either shape), or None. Used only for a step whose POST answer was
+    lost, as a candidate its recovery confirms with a GET (:func:`tasks.hooks.on_webhook`)."""
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("data"), dict):
+        data = data["data"]
+    job_id = data.get("id") if isinstance(data, dict) else None
+    return job_id if isinstance(job_id, str) and JOB_ID_RE.match(job_id) else None
 
 
 def body_shape(body: bytes) -> str:
@@ -79,7 +99,10 @@ class HookHandler(tornado.web.RequestHandler):
             return
         r.pending += 1
         try:
-            woke = await asyncio.get_running_loop().run_in_executor(r.pool, r.wake, token)
+            body = self.request.body
+            woke = await asyncio.get_running_loop().run_in_executor(
+                r.pool, lambda: r.wake(token, job_id_of(body))
+            )
         except Exception:
             log.exception("webhook: the lookup failed")
             r.counts["error"] += 1

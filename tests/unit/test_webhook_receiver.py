@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from letzai.webhook_tokens import new_token
-from workers.webhooks import MAX_BODY, MAX_PENDING, RunningReceiver, body_shape, start_receiver
+from workers.webhooks import MAX_BODY, MAX_PENDING, RunningReceiver, body_shape, job_id_of, start_receiver
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def receiver() -> Iterator[tuple[RunningReceiver, list[str], set[str]]]:
     known: set[str] = set()
     woken: list[str] = []
 
-    def wake(token: str) -> bool:
+    def wake(token: str, job_id: str | None = None) -> bool:
         woken.append(token)
         return token in known
 
@@ -70,7 +70,7 @@ def test_an_oversized_body_is_refused_before_any_lookup(receiver) -> None:  # ty
 def test_calls_beyond_the_pending_bound_are_told_to_come_back() -> None:
     gate = threading.Event()
 
-    def slow(token: str) -> bool:
+    def slow(token: str, job_id: str | None = None) -> bool:
         gate.wait(10)
         return True
 
@@ -85,3 +85,12 @@ def test_calls_beyond_the_pending_bound_are_told_to_come_back() -> None:
     finally:
         gate.set()
         running.stop()
+
+
+def test_the_job_a_body_names_is_read_from_either_shape_and_only_as_a_uuid() -> None:
+    job = "0b5c7a9e-3f41-4d2a-9c3e-5a1f2b7d8e90"
+    assert job_id_of(json.dumps({"id": job, "status": "ready"}).encode()) == job
+    assert job_id_of(json.dumps({"event": "upscale.ready", "data": {"id": job}}).encode()) == job
+    assert job_id_of(json.dumps({"id": "job-1"}).encode()) is None  # not a LetzAI id
+    assert job_id_of(json.dumps({"id": 7}).encode()) is None
+    assert job_id_of(b"not json") is None and job_id_of(b"") is None and job_id_of(b"[1]") is None
