@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from sqlalchemy import bindparam, func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from storage import lanes
 from storage.ledger_base import (
@@ -168,7 +167,7 @@ class Reads(LedgerBase):
 _ITEM_BATCH_ID = select(Item.batch_id).where(col(Item.id) == bindparam("w_id"))
 
 
-def _steps_by_item(session: Any, item_ids: Sequence[int]) -> dict[int, list[Step]]:
+def _steps_by_item(session: Session, item_ids: Sequence[int]) -> dict[int, list[Step]]:
     by_item: dict[int, list[Step]] = {i: [] for i in item_ids}
     if item_ids:
         stmt = select(Step).where(col(Step.item_id).in_(list(item_ids))).order_by(*STEP_ORDER)

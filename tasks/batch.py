@@ -217,7 +217,10 @@ def start_spec(
         StorageError: the bucket is missing or the endpoint refuses (nothing is recorded or sent).
     """
     # a missing bucket is a clear error now, not a failed copy after paying
-    (check_store or (lambda: runtime.store().check()))()
+    if check_store is None:
+        runtime.store().check()
+    else:
+        check_store()
     reuse = spec.reuse and not fresh
     ledger = runtime.ledger()
     batch = ledger.create_batch(

@@ -95,9 +95,12 @@ def submit_step(self: Task, step_id: int) -> str:
     return _run(self, "submit", submitting.submit, step_id).action
 
 
-# the copy task's time limits, since a poll may run an image's copy (:func:`_copy_here`): a copy cut off by
-# Celery's default 240 s would fail its step (the copy policy does not retry a time limit)
-@letzflow_task("poll", ignore_result=True, soft_time_limit=1700, time_limit=1800)
+#: A copy's time limits (s), also the poll's, since a poll may run an image's copy (:func:`_copy_here`): a
+#: copy cut off by Celery's default 240 s would fail its step (the copy policy does not retry a time limit).
+COPY_LIMITS: dict[str, Any] = {"soft_time_limit": 1700, "time_limit": 1800}
+
+
+@letzflow_task("poll", ignore_result=True, **COPY_LIMITS)
 def poll_step(self: Task, step_id: int, baton: str | None = None) -> str:
     """GET the job once; re-run itself with an adaptive countdown until it ends (with webhooks on: when
     its webhook comes, or at the fallback; ``baton``: whether this message may still go on, see
@@ -134,7 +137,7 @@ def _copy_here(task: Task, step_id: int) -> None:
         batches.finish(then_finish)
 
 
-@letzflow_task("media", ignore_result=True, soft_time_limit=1700, time_limit=1800)
+@letzflow_task("media", ignore_result=True, **COPY_LIMITS)
 def copy_outputs(self: Task, step_id: int, then_finish: int | None = None) -> str:
     """Stream the finished media to storage and verify it.
 

@@ -94,7 +94,7 @@ def _hooked(step: Step, batch: Batch) -> Outcome | None:
     log.info(
         "step %s: adopted job %s after a lost answer: named by a webhook to its POST's token", step.id, job_id
     )
-    return accepted(step, batch, job.id or job_id, job.progress, adopted=True)
+    return accepted(step, batch, job_id, job.progress, adopted=True)
 
 
 def _undecided(step: Step, batch: Batch, looks: int, why: str, delay: float) -> Outcome:

@@ -85,15 +85,14 @@ def _then_finish(tasks: list[Signature], item_id: int) -> list[Signature]:
     return [*tasks, messages.task(messages.FINISH_ITEM, item_id)]
 
 
-def enqueue_item(item_id: int) -> bool:
-    """Send an item's remaining work again (a re-kick, a resume), marking it queued; True.
+def enqueue_item(item_id: int) -> None:
+    """Send an item's remaining work again (a re-kick, a resume), marking it queued.
 
     The feeder's first sends are :func:`enqueue_claimed` (its claim has just marked them queued)."""
     ledger = runtime.ledger()
     canvas = item_canvas(item_id, ledger.item_steps(item_id))
     ledger.set_item_state(item_id, ("pending", "queued"), "queued", kicked_at=utcnow())
     canvas.apply_async()
-    return True
 
 
 def enqueue_claimed(item_ids: list[int]) -> None:
