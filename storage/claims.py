@@ -89,21 +89,20 @@ class Claims:
             )
             return list(s.exec(stmt).all())
 
-    def reopen_unconfirmed(self, batch_id: str, *, resubmit: bool) -> int:
-        """Give the batch's unconfirmed steps another go; their items become pending again.
+    def reopen_unconfirmed(self, batch_id: str, *, resubmit: bool, step_id: int | None = None) -> int:
+        """Give the batch's unconfirmed steps (or only step ``step_id``) another go; their items become
+        pending again. How many items were reopened.
 
         ``resubmit=False``: back to ``submitting`` with fresh counters, so the list is searched again (a
         list endpoint that was down may answer now) and nothing is re-sent unless absence is proven.
         ``resubmit=True``: back to ``planned``: a new POST, which may pay for the job a second time.
         """
         now = utcnow()
+        which = [col(Step.batch_id) == batch_id, col(Step.state) == "unconfirmed"]
+        if step_id is not None:
+            which.append(col(Step.id) == step_id)
         with self.engine.begin() as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    select(Step.item_id).where(Step.batch_id == batch_id, Step.state == "unconfirmed")
-                ).all()
-            ]
+            ids = [r[0] for r in conn.execute(select(Step.item_id).where(*which)).all()]
             if not ids:
                 return 0
             values: dict[str, object] = {"errors_in_row": 0, "updated_at": now, "next_poll_at": now}
@@ -111,11 +110,8 @@ class Claims:
                 values.update(state="planned", submit_attempts=0, submitting_since=None)
             else:
                 values.update(state="submitting")
-            conn.execute(
-                update(Step)
-                .where(col(Step.batch_id) == batch_id, col(Step.state) == "unconfirmed")
-                .values(values)
-            )
+            if conn.execute(update(Step).where(*which).values(values)).rowcount == 0:
+                return 0  # another caller reopened them meanwhile
             # steps skipped behind an unconfirmed one run again once it resolves
             conn.execute(
                 update(Step)

@@ -19,13 +19,15 @@ from storage.models import (
     Step,
 )
 
-#: Steps whose webhook token is live: it expires when the step ends.
-HOOK_OPEN = ("submitting", "submitted", "running")
+#: Steps whose webhook token is live: it expires when the step ends, except where the step's POST answer
+#: was lost and its job could not be identified (``unconfirmed``): a late call to it names that job.
+HOOK_OPEN = ("submitting", "submitted", "running", "unconfirmed")
 
 
 class Reads(LedgerBase):
     def open_step_by_webhook(self, webhook_hash: str) -> Step | None:
-        """The open step whose last POST carried the webhook token of this hash (a read, never a write)."""
+        """The open (or unconfirmed) step whose last POST carried the webhook token of this hash (a read,
+        never a write)."""
         with self.session() as s:
             stmt = select(Step).where(col(Step.webhook_hash) == webhook_hash, col(Step.state).in_(HOOK_OPEN))
             return s.exec(stmt).first()

@@ -48,6 +48,21 @@ def retry_batch(batch_id: str, *, unconfirmed: bool = False) -> int:
     return count
 
 
+def look_again(batch_id: str, step_id: int) -> bool:
+    """An ``unconfirmed`` step's job has been named since (a late webhook to its POST's token): search
+    for it once more, as ``letzflow retry`` would, nothing re-sent. The batch runs again unless it was
+    cancelled; a paused or stopped one keeps the step for its resume. False: nothing was reopened."""
+    ledger = runtime.ledger()
+    batch = ledger.batch(batch_id)
+    if batch is None or batch.state == "cancelled":
+        return False
+    if not ledger.claims.reopen_unconfirmed(batch_id, resubmit=False, step_id=step_id):
+        return False
+    if ledger.set_batch_state(batch_id, ("done", "finalizing", "running"), "running", ""):
+        kick_batch(batch_id)
+    return True
+
+
 def kick_batch(batch_id: str) -> None:
     """Re-enqueue every queued item's remaining work and restart the feeder."""
 

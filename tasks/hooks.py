@@ -31,6 +31,7 @@ from letzai.webhook_tokens import TOKEN_RE, same_hash, token_hash
 from letzflow.engine.polling import DEFAULT_EXPECTED
 from storage.models import Batch, Step, as_utc, utcnow
 from tasks import runtime
+from tasks.batch_control import look_again
 from tasks.celery_app import publish_parked
 from tasks.look_timing import duration_key_of
 from tasks.outcomes import Outcome, ceiling
@@ -190,7 +191,9 @@ def on_webhook(token: str, job_id: str | None = None) -> bool:
     ``job_id``: the job the call's body names. For a step still ``submitting`` (its POST's answer lost) it
     is kept as a candidate under the token's hash: only LetzAI knows that token, from that one POST, so the
     recovery adopts the job once a GET shows it exists (:func:`hooked_job`), where nothing in its listed or
-    fetched object could tell it apart (upscales echo no ``webhookUrl``)."""
+    fetched object could tell it apart (upscales echo no ``webhookUrl``). A call that comes only after the
+    step ended ``unconfirmed`` reopens it (:func:`tasks.batch_control.look_again`): the same recovery then
+    adopts the job, and the item goes on."""
     if not TOKEN_RE.match(token):
         return False
     step = runtime.ledger().open_step_by_webhook(token_hash(token))
@@ -200,8 +203,15 @@ def on_webhook(token: str, job_id: str | None = None) -> bool:
         parked = runtime.waker().wake(step.id)
         if parked is not None:
             publish_parked(parked)
-    elif step.state == "submitting" and job_id and step.webhook_hash:
+    elif step.state in ("submitting", "unconfirmed") and job_id and step.webhook_hash:
         runtime.redis_client().set(HOOKED_KEY.format(step.webhook_hash), job_id, ex=HOOKED_TTL)
+        if step.state == "unconfirmed" and look_again(step.batch_id, step.id):
+            log.warning(
+                "step %s: a late webhook named job %s for its lost POST answer; looking for it again "
+                "(nothing is re-sent)",
+                step.id,
+                job_id,
+            )
     return True
 
 

@@ -124,6 +124,51 @@ def test_lost_answers_are_identified_by_their_webhook_token_even_where_nothing_e
     )
 
 
+def test_a_webhook_that_comes_after_its_step_went_unconfirmed_still_names_its_job(stack, tmp_path):
+    # Upscale objects echo no webhookUrl: with thin lists, only the webhook to a lost answer's token tells
+    # which job it created. Here every webhook comes 25 s after its job's end, long after two list looks
+    # have ended the step unconfirmed and the batch has finished; the late call reopens the step, its
+    # recovery adopts the named job (once a GET shows it), and the item is done, nothing re-sent.
+    stack.sim.configure(
+        lost_answer_rate=0.3,
+        lost_answer_mode="mixed",
+        thin_list_fields=THIN,
+        thin_get_fields=THIN,
+        webhook_delay=25.0,
+    )
+    w = worker(stack, env={"LETZAI_TIMEOUT": "1", "LETZFLOW_LIST_ATTEMPTS": "2"}, name="hooks-late")
+    before, lost_before = jobs_created(stack), stack.sim.counters()["injected"]["lost"]
+    t0 = time.monotonic()
+    steps = [PIPELINE[0], PIPELINE[2]]
+    batch_id = run_batch(stack, write_spec(tmp_path, "hooklate", steps, _items("hz", 20)))
+    wait_batch(stack, batch_id, timeout=120)
+    led = ledger(stack)
+    first_end = led.steps_in(batch_id, ("unconfirmed",))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        batch = led.batch(batch_id)
+        if batch.state == "done" and not led.steps_in(batch_id, ("unconfirmed",)):
+            break
+        time.sleep(0.5)
+    took = time.monotonic() - t0
+    lost = stack.sim.counters()["injected"]["lost"] - lost_before
+    batch = led.batch(batch_id)
+    verdict = verify(stack, batch_id, before, finalized=batch.finalize_runs)
+    w.stop()
+    adopted = [s for s in led.steps_in(batch_id, ("done",)) if s.adopted]
+    assert first_end, "no step went unconfirmed before its webhook: the late path was not exercised"
+    assert batch.finalize_runs >= 2  # it had ended with the unconfirmed steps, then ran again
+    assert verdict.done == 20 and verdict.unconfirmed == 0 and verdict.duplicate_posts == 0
+    assert len(adopted) == lost, (len(adopted), lost)
+    record(
+        "webhooks 25 s late: lost answers 30%, thin lists and GETs",
+        verdict,
+        took,
+        f"lost={lost} unconfirmed at first end={len(first_end)} adopted={len(adopted)} "
+        f"finalized={batch.finalize_runs}",
+    )
+
+
 def _ledger_files(stack: EmbeddedStack) -> dict[str, tuple[float, int]]:
     base = Path(str(stack.database_path))
     files = [base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-journal")]

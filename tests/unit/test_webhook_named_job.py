@@ -68,3 +68,56 @@ def test_a_named_job_another_step_holds_is_not_adopted(fakes, monkeypatch):
     hooks.on_webhook(token, JOB)
     fakes.client.upscale.jobs[JOB] = {"status": "ready"}
     assert lost_answers._hooked(step, fakes.ledger.batch(step.batch_id)) is None
+
+
+def unconfirmed_in(fakes, batch_state):
+    """A step that ended ``unconfirmed`` (its item failed) in a batch left ``batch_state``."""
+    step, token = step_in(fakes, "unconfirmed")
+    fakes.ledger.set_item_state(step.item_id, ("pending", "queued", "running"), "failed")
+    fakes.ledger.set_batch_state(step.batch_id, ("running",), batch_state)
+    return step, token
+
+
+def test_a_late_call_reopens_an_unconfirmed_step_whose_recovery_then_adopts_the_job(fakes, monkeypatch):
+    from tasks import batch_control
+
+    kicked: list[str] = []
+    monkeypatch.setattr(batch_control, "kick_batch", kicked.append)
+    step, token = unconfirmed_in(fakes, "done")
+    assert hooks.on_webhook(token, JOB)
+    again = fakes.ledger.step(step.id)
+    assert (again.state, again.errors_in_row, again.submit_attempts) == (
+        "submitting",
+        0,
+        step.submit_attempts,
+    )
+    assert fakes.ledger.items(step.batch_id)[0].state == "pending"
+    assert fakes.ledger.batch(step.batch_id).state == "running" and kicked == [step.batch_id]
+    assert hooks.on_webhook(token, JOB)  # a duplicate delivery: the step is searched for already
+    assert kicked == [step.batch_id]
+
+    taken: list[str] = []
+    monkeypatch.setattr(lost_answers, "accepted", lambda s, b, job_id, *a, **k: taken.append(job_id))
+    fakes.client.upscale.jobs[JOB] = {"status": "ready"}
+    lost_answers._hooked(again, fakes.ledger.batch(step.batch_id))
+    assert taken == [JOB]
+
+
+def test_a_late_call_for_a_cancelled_batch_is_kept_for_a_retry_but_reopens_nothing(fakes, monkeypatch):
+    from tasks import batch_control
+
+    monkeypatch.setattr(batch_control, "kick_batch", lambda b: pytest.fail("kicked a cancelled batch"))
+    step, token = unconfirmed_in(fakes, "cancelled")
+    assert hooks.on_webhook(token, JOB)
+    assert fakes.ledger.step(step.id).state == "unconfirmed"
+    assert hooks.hooked_job(step.webhook_hash) == JOB  # `letzflow retry` looks again and adopts it
+
+
+def test_a_late_call_for_a_paused_batch_reopens_the_step_for_its_resume(fakes, monkeypatch):
+    from tasks import batch_control
+
+    monkeypatch.setattr(batch_control, "kick_batch", lambda b: pytest.fail("kicked a paused batch"))
+    step, token = unconfirmed_in(fakes, "paused")
+    assert hooks.on_webhook(token, JOB)
+    assert fakes.ledger.step(step.id).state == "submitting"
+    assert fakes.ledger.batch(step.batch_id).state == "paused"
