@@ -56,6 +56,11 @@ class S3MediaStore:
         self.bucket = bucket
         self.prefix = "/".join(p for p in prefix.split("/") if p)
 
+    @classmethod
+    def at(cls, endpoint_url: str | None, bucket: str, prefix: str = "") -> S3MediaStore:
+        """The store on ``bucket`` of the endpoint (None: AWS), through a client of the default timeouts."""
+        return cls(make_s3_client(endpoint_url), bucket, prefix)
+
     def full_key(self, key: str) -> str:
         return join_key(self.prefix, key)
 

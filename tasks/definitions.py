@@ -17,6 +17,7 @@ from tasks import batch as batches
 from tasks import copying, hooks, messages, reconcile, runtime, steps, submitting, waiters
 from tasks.celery_app import TASK_QUEUES, app
 from tasks.outcomes import Outcome
+from tasks.run_end import LetzflowTask, run_again
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def letzflow_task(queue: str, **options: Any) -> Callable[[Callable[..., Any]], 
         name = f"letzflow.{fn.__name__}"
         assert TASK_QUEUES[name] == queue, f"{name}: its queue is routed by tasks.celery_app.TASK_QUEUES"
         return app.task(  # type: ignore[no-any-return]
+            base=LetzflowTask,
             bind=True,
             name=name,
             acks_late=True,
@@ -68,7 +70,7 @@ def _run(task: Task, name: str, work: Callable[[int], Outcome], step_id: int) ->
     if outcome.for_slot:
         waiters.park(task, step_id, outcome.delay)
     if outcome.action == "again":
-        raise task.retry(countdown=outcome.delay, max_retries=None)
+        run_again(task, outcome.delay)
     if outcome.park is not None:
         hooks.park_chain(task, step_id, outcome.park)
     elif outcome.delay > 0:
@@ -179,7 +181,7 @@ def feed_batch(self: Task, batch_id: str) -> None:
     """Enqueue the next window of a batch's items, then come back while any are left."""
     delay = batches.feed(batch_id)
     if delay is not None:
-        raise self.retry(countdown=delay, max_retries=None)
+        run_again(self, delay)
 
 
 @letzflow_task("batch")

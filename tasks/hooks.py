@@ -24,7 +24,6 @@ from datetime import timedelta
 
 import redis
 from celery import Task
-from celery.exceptions import Ignore
 from kombu.utils.json import dumps
 
 from letzai.webhook_tokens import TOKEN_RE, same_hash, token_hash
@@ -35,6 +34,7 @@ from tasks.batch_control import look_again
 from tasks.celery_app import publish_parked
 from tasks.look_timing import duration_key_of
 from tasks.outcomes import Outcome, ceiling
+from tasks.run_end import end_run, run_again
 from tasks.waker import Waker
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,12 @@ def poll_woken(task: Task, step_id: int, baton: str | None, look: Callable[[int]
     """The poll task with webhooks on. ``look``: one recorded look (:func:`tasks.steps.poll`).
 
     Raises:
-        Ignore: the next look is parked; or another message of this look went on with the chain.
-        Retry: the look is due again soon (a rate limit, a failed GET).
+        Ended: the next look is parked; or another message of this look went on with the chain; or the
+            look is due again soon (a rate limit, a failed GET) and was sent (:mod:`tasks.run_end`).
     """
     waker = runtime.waker()
     if baton is not None and waker.stale(step_id, baton):
-        raise Ignore()
+        end_run(task)
     if baton is None:
         first = _first_wait(step_id)
         if first is not None:
@@ -73,9 +73,9 @@ def poll_woken(task: Task, step_id: int, baton: str | None, look: Callable[[int]
     if outcome.action == "again" and outcome.looked:
         _park(task, waker, step_id, baton, fallback(outcome.delay))
     if outcome.action == "again":
-        raise task.retry(countdown=outcome.delay, max_retries=None)
+        run_again(task, outcome.delay)
     if waker.claim(step_id, baton) is None:
-        raise Ignore()
+        end_run(task)
     waker.done(step_id)
     return outcome
 
@@ -141,20 +141,20 @@ def _first_wait(step_id: int) -> float | None:
 
 def _park(task: Task, waker: Waker, step_id: int, baton: str | None, wait: float) -> None:
     """Keep the next look (due at once) for the job's webhook, or for the sweep ``wait`` s from now;
-    this message ends here (``Ignore``: acked, the chain goes on in the parked one).
+    this message ends here (acked, the chain goes on in the parked one).
 
     Raises:
-        Ignore: always (the look is parked, or another message of this look went on).
+        Ended: always (the look is parked, or another message of this look went on).
     """
     new = waker.claim(step_id, baton)
     if new is None:
-        raise Ignore()
+        end_run(task)
     message = task.signature_from_request(
         task.request, None, {"baton": new}, countdown=0, retries=task.request.retries + 1
     )
     waker.park(step_id, dumps(dict(message)), fallback_at=time.time() + wait)
     _take_back_if_hinted(waker, step_id)
-    raise Ignore()
+    end_run(task)
 
 
 def _take_back_if_hinted(waker: Waker, step_id: int) -> None:

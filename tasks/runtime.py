@@ -86,10 +86,10 @@ def client() -> LetzAIClient:
 
 def store() -> Any:
     def build() -> Any:
-        from storage.media import S3MediaStore, make_s3_client
+        from storage.media import S3MediaStore
 
         s = settings()
-        return S3MediaStore(make_s3_client(s.s3_endpoint_url), s.s3_bucket, s.s3_prefix)
+        return S3MediaStore.at(s.s3_endpoint_url, s.s3_bucket, s.s3_prefix)
 
     return _get("store", build)
 

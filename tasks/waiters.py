@@ -2,9 +2,9 @@
 
 A submit refused a slot (the cap is reached) does not ask again on a timer: its message (the rest of the
 item's chain in its options) is parked with the limiter (:meth:`tasks.limits.InflightLimiter.park`) and
-this task run ends (``Ignore``: acked). The release that frees a slot grants it to the most deserving
-parked waiter and publishes that waiter's message, whose submit then finds the slot its own: one run per
-grant, and no slot idles between a job's end and the next POST while someone waits.
+this task run ends (acked, :func:`tasks.run_end.end_run`). The release that frees a slot grants it to the
+most deserving parked waiter and publishes that waiter's message, whose submit then finds the slot its
+own: one run per grant, and no slot idles between a job's end and the next POST while someone waits.
 
 The fallback bounds every wait: a parked waiter not handed a slot by its fallback time (releases lost with
 a crash, a Redis that lost the line) is sent by a worker's sweep to ask again itself; the sweep also hands
@@ -19,10 +19,10 @@ import time
 
 import redis
 from celery import Task
-from celery.exceptions import Ignore
 from kombu.utils.json import dumps
 
 from tasks import runtime
+from tasks.run_end import end_run
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ def park(task: Task, step_id: int, wait: float) -> None:
     """Park this submit run's message for a slot; ends the run.
 
     Raises:
-        Ignore: the message is parked (or was handed a slot at once, and published).
+        Ended: the message is parked (or was handed a slot at once, and published): the run returns
+            (``tasks.run_end``; ``Ignore`` where a return would mean more).
         Retry: Redis refused the parking; the submit asks again after ``wait`` s, as without parking.
     """
     message = task.signature_from_request(
@@ -53,7 +54,7 @@ def park(task: Task, step_id: int, wait: float) -> None:
     except redis.RedisError as exc:
         log.warning("step %s: could not park for a slot (%s); asking again in %.1f s", step_id, exc, wait)
         raise task.retry(countdown=wait, max_retries=None) from exc
-    raise Ignore()
+    end_run(task)
 
 
 def sweep(now: float | None = None) -> int:

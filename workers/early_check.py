@@ -21,14 +21,18 @@ ANSWER_TIMEOUT = 30.0
 
 
 def check_bucket() -> None:
-    """The check itself: this process's media store (``S3_*`` settings) and its bucket.
+    """The check itself: the media store of the ``S3_*`` settings, and its bucket. It imports only the
+    settings and boto3, not the ledger and Celery (``tasks.runtime``): the command imports those meanwhile,
+    and the batch waits for this answer.
 
     Raises:
         StorageError: naming the bucket and the fix.
     """
-    from tasks import runtime
+    from config.settings import get_settings
+    from storage.media import S3MediaStore
 
-    runtime.store().check()
+    s = get_settings()
+    S3MediaStore.at(s.s3_endpoint_url, s.s3_bucket, s.s3_prefix).check()
 
 
 class EarlyCheck:
