@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import requests
 
-from letzai.client import MEDIA_TIMEOUT, media_session
+from letzai.client import MEDIA_TIMEOUT, media_session, parse_retry_after
 from letzai.errors import AnswerLostError, ConnectError, error_for_status
 
 
@@ -37,7 +37,8 @@ def open_media(url: str) -> MediaStream:
 
     Raises:
         ConnectError / AnswerLostError: transport failures (retryable).
-        APIError: an HTTP error status (404 = the media is gone).
+        APIError: an HTTP error status (404 = the media is gone; a 429's ``retry_after`` is the host's
+            Retry-After, which the copy policy waits at least).
     """
     try:
         response = media_session().get(url, stream=True, timeout=MEDIA_TIMEOUT)
@@ -47,7 +48,11 @@ def open_media(url: str) -> MediaStream:
         raise AnswerLostError(f"media download failed ({type(exc).__name__})") from exc
     if response.status_code >= 400:
         response.close()
-        raise error_for_status(response.status_code, f"media download failed: HTTP {response.status_code}")
+        raise error_for_status(
+            response.status_code,
+            f"media download failed: HTTP {response.status_code}",
+            parse_retry_after(response.headers.get("Retry-After")),
+        )
     length = response.headers.get("Content-Length")
     content_type = response.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip()
     return MediaStream(url, content_type, int(length) if length and length.isdigit() else None, response)

@@ -181,7 +181,10 @@ def _retry_or_fail(
         if rules.max_attempts is not None and attempt >= rules.max_attempts:
             gave_up = rules.gave_up or rules.fail
             return Decision(Action.FAIL_STEP, reason=_reason(gave_up, error, message, attempt))
-        return Decision(Action.RETRY, backoff(attempt, rng=rng), message)
+        delay = backoff(attempt, rng=rng)
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, RATE_LIMIT_CAP))  # counted, but not sooner than asked
+        return Decision(Action.RETRY, delay, message)
     if not rules.fails_step:
         return Decision(Action.RETRY, 0.0, message)
     return Decision(Action.FAIL_STEP, reason=_reason(rules.fail, error, message, attempt))

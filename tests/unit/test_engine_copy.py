@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import responses
 
-from letzai.errors import ConnectError, error_for_status
+from letzai.errors import ConnectError, RateLimited, error_for_status
+from letzai.media import open_media
 from letzflow.engine.copy import copy
 from letzflow.engine.outcome import NEXT
 from storage.layout import media_key
@@ -158,3 +160,19 @@ def test_a_step_not_ready_is_left_alone(fakes):
 
     assert copy(fakes.deps(), step.id) == NEXT
     assert fakes.ledger.step(step.id).state == "planned" and fakes.host.opened == []
+
+
+@responses.activate
+def test_a_media_hosts_retry_after_is_waited_at_least(fakes):
+    # the real download (letzai.media.open_media) against a host answering 429 with Retry-After
+    responses.get("https://cdn.test/busy", status=429, headers={"Retry-After": "45"})
+    with pytest.raises(RateLimited) as raised:
+        open_media("https://cdn.test/busy")
+    assert raised.value.retry_after == 45.0
+    fakes.host.media = {"https://cdn.test/busy": raised.value}
+    step = ready(fakes, [{"url": "https://cdn.test/busy", "image_id": "img-b"}])
+
+    outcome = copy(fakes.deps(), step.id)
+
+    assert outcome.action == "again" and outcome.delay == 45.0  # the backoff of a first failure is 1-2 s
+    assert fakes.ledger.step(step.id).errors_in_row == 1  # counted: the copy still gives up after 8

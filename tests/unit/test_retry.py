@@ -121,7 +121,10 @@ CASES: list[tuple[Call, BaseException, int, bool, Action, float, bool, str]] = [
     (COPY, AnswerLostError("broke off"), 8, False, FAIL, 0.0, True, COPY_FAILED + "broke off"),
     (COPY, ConnectError("unreachable"), 9, False, FAIL, 0.0, True, COPY_FAILED + "unreachable"),
     (COPY, ServerError(502, "bad gateway"), 7, False, RETRY, BACKOFF, True, "HTTP 502: bad gateway"),
-    (COPY, RateLimited(429, "slow", 3.0), 1, False, RETRY, BACKOFF, True, "HTTP 429: slow"),
+    (COPY, RateLimited(429, "slow", None), 1, False, RETRY, BACKOFF, True, "HTTP 429: slow"),
+    # a media host's Retry-After is waited at least (the backoff of attempt 1 is 1-2 s), and counted
+    (COPY, RateLimited(429, "slow", 40.0), 1, False, RETRY, 40.0, True, "HTTP 429: slow"),
+    (COPY, RateLimited(429, "slow", 9000.0), 2, False, RETRY, RATE_LIMIT_CAP, True, "HTTP 429: slow"),
     (COPY, RateLimited(429, "slow", 3.0), 8, False, FAIL, 0.0, True, COPY_FAILED + "HTTP 429: slow"),
     (COPY, Forbidden(403, "expired"), 1, False, FAIL, 0.0, True, COPY_FAILED + "HTTP 403: expired"),
     (COPY, Unauthorized(401, "no"), 1, False, FAIL, 0.0, True, COPY_FAILED + "HTTP 401: no"),
