@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,8 @@ from storage import lanes
 from storage.layout import manifest_key
 from storage.models import Batch, Step, utcnow
 from tasks import messages, runtime
-from tasks.catalog import PhotoIdentities, content_keys_for, reuse_done
+from tasks.batch_start import record_spec
+from tasks.catalog import PhotoIdentities
 from tasks.pipelines import enqueue_claimed
 
 log = logging.getLogger(__name__)
@@ -204,40 +204,24 @@ def start_spec(
     fresh: bool = False,
     photos: PhotoIdentities | None = None,
     priority: int | None = None,
-    check_store: Callable[[], None] | None = None,
 ) -> Batch:
     """Record a validated spec as a new batch (items and planned steps, each with its content key), mark
     the steps an earlier batch already rendered as reused (unless ``fresh`` or the spec says
     ``reuse: false``), and start its feeder.
 
-    ``check_store``: how the bucket is checked first (``letzflow run`` passes its early, forked check);
-    by default this process's store checks it.
-
     Raises:
         StorageError: the bucket is missing or the endpoint refuses (nothing is recorded or sent).
     """
     # a missing bucket is a clear error now, not a failed copy after paying
-    if check_store is None:
-        runtime.store().check()
-    else:
-        check_store()
-    reuse = spec.reuse and not fresh
-    ledger = runtime.ledger()
-    batch = ledger.create_batch(
-        name=name or spec.name,
-        spec_hash=spec.spec_hash,
-        steps=spec.step_dicts(),
-        items=((it.id, it.fields) for it in spec.iter_items()),
-        max_jobs=spec.max_jobs,
-        spec_path=str(spec.source_path) if spec.source_path else None,
+    runtime.store().check()
+    batch = record_spec(
+        runtime.ledger(),
+        spec,
+        photos or PhotoIdentities(open_store=runtime.store),
+        name=name,
         schedule=schedule,
-        reuse=reuse,
-        lane=(spec.priority if priority is None else priority, spec.weight, spec.max_inflight),
-        content_keys=content_keys_for(spec, photos or PhotoIdentities(open_store=runtime.store)),
+        fresh=fresh,
+        priority=priority,
     )
-    if reuse:
-        reused = reuse_done(ledger, batch)
-        if reused:
-            log.info("batch %s: %d steps reuse outputs of earlier batches", batch.id, reused)
     messages.send(messages.FEED_BATCH, batch.id)
     return batch

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from workers.cli_common import (
     EXIT_FAILED,
@@ -14,13 +14,15 @@ from workers.cli_common import (
     console,
     err,
 )
+from workers.early_check import EarlyCheck, send_feed
+
+if TYPE_CHECKING:
+    from storage.media_base import MediaStore
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     early = None
-    if not args.dry_run:  # the bucket check runs in a forked child while this process imports and validates
-        from workers.early_check import EarlyCheck
-
+    if not args.dry_run:  # the bucket check and the feeder's message: a forked child, while this imports
         early = EarlyCheck()
     from letzflow.spec import SpecError, load_spec
 
@@ -60,23 +62,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         priority = parse_priority(raw)
         if priority is None:
             return _fail(f"--priority {args.priority!r} is invalid: low, normal, high or a whole number 0-9")
-    check = early.result if early is not None else None
-    return start_batch(spec, wait=args.wait, schedule=None, fresh=args.fresh, priority=priority, check=check)
+    return start_batch(spec, wait=args.wait, schedule=None, fresh=args.fresh, priority=priority, early=early)
 
 
-def _print_reuse(spec, *, fresh: bool, photos) -> None:  # type: ignore[no-untyped-def]
+def _print_reuse(spec, *, fresh: bool, photos, ledger=None) -> None:  # type: ignore[no-untyped-def]
     """Per step: reused, changed since the catalog's last run, new; the jobs to pay; vanished items."""
     from config.settings import ConfigError
-    from tasks import runtime
     from tasks.catalog import PhotoIdentities, summarize
 
-    try:
-        ledger = runtime.ledger()
-    except ConfigError as exc:
-        console.print(f"  reuse of earlier outputs not looked up ({exc})", highlight=False)
-        return
+    if ledger is None:
+        from tasks import runtime
+
+        try:
+            ledger = runtime.ledger()
+        except ConfigError as exc:
+            console.print(f"  reuse of earlier outputs not looked up ({exc})", highlight=False)
+            return
+        photos = photos or PhotoIdentities(open_store=runtime.store)
     fresh = fresh or not spec.reuse
-    plan = summarize(ledger, spec, photos or PhotoIdentities(open_store=runtime.store), fresh=fresh)
+    plan = summarize(ledger, spec, photos, fresh=fresh)
     for n, step in enumerate(plan.steps, 1):
         console.print(
             f"  step {n} {step.kind}: {step.reused} reused, {step.changed} changed, {step.new} new "
@@ -101,17 +105,25 @@ def start_batch(
     name: str | None = None,
     fresh: bool = False,
     priority: int | None = None,
-    check: Callable[[], None] | None = None,
+    early: EarlyCheck | None = None,
 ) -> int:  # type: ignore[no-untyped-def]
-    """Record a validated spec as a batch (or find the same one from an earlier run) and enqueue it."""
-    from tasks import runtime
-    from tasks.batch import start_spec
-    from tasks.batch_control import kick_batch
+    """Record a validated spec as a batch (or find the same one from an earlier run) and start it.
 
-    ledger = runtime.ledger()
+    ``early``: the child forked as the command started (:mod:`workers.early_check`), which checks the
+    bucket and sends the feeder's message; without one this process does both. This process imports
+    neither Celery nor Redis on the way to a new batch's first POST."""
+    from config.settings import get_settings
+    from storage.ledger import Ledger
+    from tasks.batch_start import record_spec
+    from tasks.catalog import PhotoIdentities
+
+    settings = get_settings()
+    ledger = Ledger(settings.database_url)
     batch_name = name or spec.name
     existing = None if (schedule or fresh) else ledger.find_batch(batch_name, spec.spec_hash)
     if existing is not None:
+        from tasks.batch_control import kick_batch
+
         console.print(
             f"batch {existing.id} ({batch_name}) already exists for this spec: {existing.state}; "
             "finished steps are reused, nothing is paid twice"
@@ -127,20 +139,29 @@ def start_batch(
                     f"  {counts.get('failed', 0)} items failed: `letzflow retry {existing.id}` re-runs them"
                 )
         batch = existing
+        if early is not None:
+            early.close()
     else:
-        from tasks.catalog import PhotoIdentities
 
-        photos = PhotoIdentities(open_store=runtime.store)  # the S3 client only for s3:// photos
-        _print_reuse(spec, fresh=fresh, photos=photos)
-        batch = start_spec(
-            spec,
-            name=batch_name,
-            schedule=schedule,
-            fresh=fresh,
-            photos=photos,
-            priority=priority,
-            check_store=check,
+        def open_store() -> MediaStore:  # boto3 only for s3:// photos, or where the check runs here
+            from storage.media import S3MediaStore
+
+            return S3MediaStore.at(settings.s3_endpoint_url, settings.s3_bucket, settings.s3_prefix)
+
+        photos = PhotoIdentities(open_store=open_store)
+        _print_reuse(spec, fresh=fresh, photos=photos, ledger=ledger)
+        # a missing bucket is a clear error now, not a failed copy after paying
+        if early is None:
+            open_store().check()
+        else:
+            early.result()
+        batch = record_spec(
+            ledger, spec, photos, name=batch_name, schedule=schedule, fresh=fresh, priority=priority
         )
+        if early is None:
+            send_feed(batch.id)
+        else:
+            early.feed(batch.id)
         console.print(
             f"batch [bold]{batch.id}[/] ({batch_name}): {batch.items_total} items, "
             f"{spec.total_jobs()} LetzAI jobs planned"

@@ -63,3 +63,69 @@ def test_without_fork_the_check_runs_here_when_the_result_is_asked(tmp_path, mon
     with pytest.raises(StorageError, match="endpoint down"):
         early.result()
     assert check.ran_in() == {"here"}
+
+
+class Send:
+    """A fake feeder message: records which process sent it for which batch; may fail in the child."""
+
+    def __init__(self, tmp_path: Path, *, fail_in_child: bool = False) -> None:
+        self.dir, self.fail_in_child, self.parent = tmp_path, fail_in_child, os.getpid()
+
+    def __call__(self, batch_id: str) -> None:
+        if self.fail_in_child and os.getpid() != self.parent:
+            raise ConnectionError("broker away")
+        where = "here" if os.getpid() == self.parent else "child"
+        (self.dir / f"sent-{where}-{batch_id}").touch()
+
+    def sent(self) -> list[str]:
+        return sorted(p.name for p in self.dir.glob("sent-*"))
+
+
+def nothing() -> None:
+    pass
+
+
+@linux_only
+def test_the_child_sends_the_recorded_batchs_feeder_message_once(tmp_path):
+    send = Send(tmp_path)
+    early = EarlyCheck(Check(tmp_path), send, prepare=nothing)
+    early.result()
+    early.feed("b1")
+    assert send.sent() == ["sent-child-b1"]
+
+
+@linux_only
+def test_a_send_that_fails_in_the_child_is_made_here(tmp_path):
+    send = Send(tmp_path, fail_in_child=True)
+    early = EarlyCheck(Check(tmp_path), send, prepare=nothing)
+    early.result()
+    early.feed("b2")
+    assert send.sent() == ["sent-here-b2"]
+
+
+@linux_only
+def test_after_a_child_died_the_message_is_sent_here(tmp_path):
+    send = Send(tmp_path)
+    early = EarlyCheck(Check(tmp_path, die_in_child=True), send, prepare=nothing)
+    early.result()
+    early.feed("b3")
+    assert send.sent() == ["sent-here-b3"]
+
+
+@linux_only
+def test_a_child_told_of_no_batch_sends_nothing(tmp_path):
+    send = Send(tmp_path)
+    early = EarlyCheck(Check(tmp_path), send, prepare=nothing)
+    early.result()
+    early.close()
+    assert not early.child.is_alive()
+    assert send.sent() == []
+
+
+def test_without_fork_the_message_is_sent_here(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "platform", "darwin")
+    send = Send(tmp_path)
+    early = EarlyCheck(Check(tmp_path), send, prepare=nothing)
+    early.result()
+    early.feed("b4")
+    assert send.sent() == ["sent-here-b4"]
