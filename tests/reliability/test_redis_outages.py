@@ -48,7 +48,8 @@ def _items(prefix: str, n: int) -> list[dict[str, str]]:
 )
 def test_batch_survives_a_redis_restart(stack, tmp_path, keep_data, fault):
     before = jobs_created(stack)
-    name = "redis-kept" if keep_data else "redis-lost"
+    # a name of this attempt's own: a rerun with the same spec would find the first attempt's batch
+    name = f"{'redis-kept' if keep_data else 'redis-lost'}-{tmp_path.name[-8:]}"
     batch_id = run_batch(stack, write_spec(tmp_path, name, STEPS, _items(name, 12)))
     wait_steps(stack, batch_id, ("submitted", "running"), 4)
     keys_before = stack.redis.client().dbsize()
