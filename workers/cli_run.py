@@ -14,7 +14,7 @@ from workers.cli_common import (
     console,
     err,
 )
-from workers.early_check import EarlyCheck, send_feed
+from workers.early_check import EarlyCheck
 
 if TYPE_CHECKING:
     from storage.media_base import MediaStore
@@ -62,6 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         priority = parse_priority(raw)
         if priority is None:
             return _fail(f"--priority {args.priority!r} is invalid: low, normal, high or a whole number 0-9")
+    assert early is not None  # a dry run returned above
     return start_batch(spec, wait=args.wait, schedule=None, fresh=args.fresh, priority=priority, early=early)
 
 
@@ -105,12 +106,12 @@ def start_batch(
     name: str | None = None,
     fresh: bool = False,
     priority: int | None = None,
-    early: EarlyCheck | None = None,
+    early: EarlyCheck,
 ) -> int:  # type: ignore[no-untyped-def]
     """Record a validated spec as a batch (or find the same one from an earlier run) and start it.
 
     ``early``: the child forked as the command started (:mod:`workers.early_check`), which checks the
-    bucket and sends the feeder's message; without one this process does both. This process imports
+    bucket and sends the feeder's message (where it cannot, it does both here). This process imports
     neither Celery nor Redis on the way to a new batch's first POST."""
     from config.settings import get_settings
     from storage.ledger import Ledger
@@ -139,29 +140,21 @@ def start_batch(
                     f"  {counts.get('failed', 0)} items failed: `letzflow retry {existing.id}` re-runs them"
                 )
         batch = existing
-        if early is not None:
-            early.close()
+        early.close()
     else:
 
-        def open_store() -> MediaStore:  # boto3 only for s3:// photos, or where the check runs here
+        def open_store() -> MediaStore:  # boto3 only for s3:// photos
             from storage.media import S3MediaStore
 
             return S3MediaStore.at(settings.s3_endpoint_url, settings.s3_bucket, settings.s3_prefix)
 
         photos = PhotoIdentities(open_store=open_store)
         _print_reuse(spec, fresh=fresh, photos=photos, ledger=ledger)
-        # a missing bucket is a clear error now, not a failed copy after paying
-        if early is None:
-            open_store().check()
-        else:
-            early.result()
+        early.result()  # a missing bucket is a clear error now, not a failed copy after paying
         batch = record_spec(
             ledger, spec, photos, name=batch_name, schedule=schedule, fresh=fresh, priority=priority
         )
-        if early is None:
-            send_feed(batch.id)
-        else:
-            early.feed(batch.id)
+        early.feed(batch.id)
         console.print(
             f"batch [bold]{batch.id}[/] ({batch_name}): {batch.items_total} items, "
             f"{spec.total_jobs()} LetzAI jobs planned"
