@@ -49,16 +49,21 @@ local function expire_leases(now)
   end
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 end
+-- true when a slot was taken; false for a step that held one already (another run of it, a re-kicked
+-- duplicate, took it first): its lease is renewed, and nothing is counted twice
 local function grant(step, b, l, now, lease)
+  local held = redis.call('ZSCORE', KEYS[1], step)
   redis.call('ZADD', KEYS[1], now + lease, step)
   redis.call('ZREM', KEYS[2], step)
   redis.call('ZREM', KEYS[5], step)
+  if held then return false end
   redis.call('ZADD', KEYS[3], now, step)
   redis.call('HINCRBY', KEYS[9], b, 1)
   l.served = math.max(0, l.served) + 1 / l.weight
   redis.call('HSET', KEYS[8], b, tostring(l.served))
   l.held = l.held + 1
   l.full = l.max > 0 and l.held >= l.max
+  return true
 end
 local function handover(now, cap, lease)
   local out = {}
@@ -75,11 +80,10 @@ local function handover(now, cap, lease)
       end
     end
     if best == nil then break end
-    grant(best, best_b, best_l, now, lease)
+    if grant(best, best_b, best_l, now, lease) then free = free - 1 end
     table.insert(out, redis.call('HGET', KEYS[11], best))
     redis.call('HDEL', KEYS[11], best)
     redis.call('ZREM', KEYS[12], best)
-    free = free - 1
   end
   return out
 end

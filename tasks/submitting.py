@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from storage import lanes
-from storage.models import STEP_TERMINAL, Batch, Step, as_utc, utcnow
+from storage.models import STEP_INFLIGHT, STEP_TERMINAL, Batch, Step, as_utc, utcnow
 from tasks import runtime, waiters
 from tasks.limits import Lane
 from tasks.look_timing import duration_key_of
@@ -63,7 +63,7 @@ def submit(step_id: int) -> Outcome:
     token, hook_hash = new_hook()
     attempts = ledger.begin_submit_counted(step_id, batch.id, runtime.worker_name(), hook_hash)
     if attempts is None:
-        runtime.inflight().release(step_id)
+        _lost_the_submit(step_id)
         return NEXT
     step.state, step.submit_attempts = "submitting", attempts  # what the guarded update just wrote
     if not ledger.claim_job(batch.id):
@@ -74,6 +74,15 @@ def submit(step_id: int) -> Outcome:
         )
         return NEXT
     return post(step, batch, item, previous, token)
+
+
+def _lost_the_submit(step_id: int) -> None:
+    """Another run of this step (a duplicate message: a re-kick, a hand-over) took ``planned → submitting``
+    first, or the batch stopped running. The slot is one per step, not per run: while the step is in flight
+    it is the winner's, and freeing it would let one more job than the cap be in flight."""
+    now = runtime.ledger().step(step_id)
+    if now is None or now.state not in STEP_INFLIGHT:
+        runtime.inflight().release(step_id)
 
 
 def _after_previous(step: Step, previous: Step | None) -> Outcome | None:

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import pytest
 from celery import Celery
 
+from storage.models import as_utc, utcnow
+from tasks.liveness import EPOCH_KEY
 from tests.engine import ledger, run_batch, wait_batch, write_spec
 from tests.reliability.harness import (
     SIM,
@@ -64,19 +66,52 @@ def test_inflight_cap_holds_across_two_workers(stack, tmp_path):
     before = jobs_created(stack)
     batch_id = run_batch(stack, write_spec(tmp_path, "cap", TWO_STEPS[:1], _items("cap", 12)))
     with stopwatch() as took:
+        # twice, the reconciler's crash sweep re-kicks every open item next to its own messages (as when
+        # a worker's first pass finds Redis never used): two runs of a step race for it, and the one that
+        # loses must not free the slot the winner's job holds
+        _wait_planned(stack, batch_id, 12)
+        swept = _crash_sweep(stack, batch_id) + _crash_sweep(stack, batch_id)
         wait_batch(stack, batch_id, timeout=90)
     counters = stack.sim.counters()
     verdict = verify(stack, batch_id, before)
     for w in workers:
         w.stop()
     stack.sim.configure(latency_image=SIM["latency_image"], max_concurrent_jobs=None)
+    assert swept >= 2, f"the crash sweeps re-kicked {swept} items"  # the duplicates were really sent
+    assert verdict.jobs_created == 12, verdict  # and paid for nothing
     assert 2 <= counters["max_concurrent"] <= 5, counters["max_concurrent"]
     record(
-        "in-flight cap 5, 2 workers x 8 threads",
+        "in-flight cap 5, 2 workers x 8 threads, 2 crash sweeps",
         verdict,
         took[0],
-        f"sim max_concurrent={counters['max_concurrent']}",
+        f"sim max_concurrent={counters['max_concurrent']} re-kicked={swept}",
     )
+
+
+def _crash_sweep(stack: EmbeddedStack, batch_id: str) -> int:
+    """Make the reconciler's next pass (every second here) a crash sweep; how many items it re-kicked."""
+    at = utcnow()
+    stack.redis.client().delete(EPOCH_KEY)  # "Redis lost its data": every open item is sent again
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if stack.redis.client().exists(EPOCH_KEY):  # the pass began
+            time.sleep(0.3)  # and has sent its messages
+            break
+        time.sleep(0.02)
+    items = ledger(stack).items(batch_id)
+    return sum(1 for i in items if i.kicked_at is not None and as_utc(i.kicked_at) > at)
+
+
+def _wait_planned(stack: EmbeddedStack, batch_id: str, count: int) -> list:
+    """The batch's ``count`` steps, once the ledger holds them all (``letzflow run`` records them first)."""
+    led = ledger(stack)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        steps = led.steps_in(batch_id, ("planned", "submitting", "submitted", "running", "ready", "done"))
+        if len(steps) >= count:
+            return steps
+        time.sleep(0.02)
+    raise AssertionError(f"the batch has not {count} steps after 30 s: {led.step_counts(batch_id)}")
 
 
 def test_sigkill_of_workers_holding_every_queue_then_a_new_worker_finishes(stack, tmp_path):
