@@ -83,9 +83,12 @@ def _reconcile(live: Liveness, lease: _Lease) -> dict[str, int]:
     if dead:
         log.warning("reconciler: worker(s) %s stopped beating; re-kicking what they held", ", ".join(dead))
         done["dead_workers"] = len(dead)
-    lost = live.data_lost()
+    lost = live.data_lost() and bool(ledger.batches_in(("running",)))
     if lost:
-        log.warning("reconciler: Redis holds none of letzflow's keys (new or emptied); re-kicking open work")
+        log.warning(
+            "reconciler: Redis holds none of letzflow's keys while a batch runs (emptied, or new); "
+            "re-kicking open work"
+        )
         dead = dead or ["redis"]
     if dead:
         live.open_crash_window(wall)
