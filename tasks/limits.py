@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import redis
 
+from storage.models import Batch
 from tasks.limits_lua import ACQUIRE, FORGET, PARK, RELEASE, SWEEP
 
 INFLIGHT_KEY = "letzflow:inflight"
@@ -72,6 +73,12 @@ class Lane:
 
 
 DEFAULT_LANE = Lane()
+
+
+def lane_of(batch: Batch) -> Lane:
+    """The lane of ``batch``'s steps."""
+    return Lane(batch.id, batch.priority, batch.weight, batch.max_inflight or 0)
+
 
 _TOKEN = """
 local rate = tonumber(ARGV[1])

@@ -16,6 +16,8 @@ from storage.models import Batch, Item, Step, as_utc, utcnow
 from tasks import hooks, runtime
 from tasks.batch_control import halt_batch
 from tasks.inputs import request_for, resource
+from tasks.limits import lane_of
+from tasks.look_timing import duration_key_of
 from tasks.outcomes import NEXT, Outcome, again, deadline_of, fail_step
 from tasks.posting import LIST_SETTLE, accepted, new_hook, post
 from tasks.recovery import Found, find_created_job
@@ -176,10 +178,16 @@ def _post_again(step: Step, batch: Batch, item: Item | None, previous: Step | No
             step, ("submitting",), f"no job after {step.submit_attempts} submissions: {step.error_message}"
         )
         return NEXT
+    # a submitting step holds its slot; one that lost it (its lease ran out during long looks) waits for one
+    # like any submitter, and looks once more when it comes back: the cap holds for re-sends too
+    wait = runtime.inflight().acquire_or_wait(
+        step.id, runtime.expected_duration(duration_key_of(step, batch)), lane_of(batch)
+    )
+    if wait:
+        return again(wait, "the lost POST created no job; waiting for an in-flight slot to send it again")
     token, hook_hash = new_hook()
     if not ledger.bump_submit(step.id, step.submit_attempts, runtime.worker_name(), hook_hash):
         return NEXT  # another worker is re-submitting this step
-    runtime.inflight().acquire(step.id)
     log.info("step %s: the lost POST created no job (%s); submitting again", step.id, why)
     found = ledger.step_with_batch_item(step.id)
     assert found is not None

@@ -10,7 +10,7 @@ from datetime import timedelta
 from storage import lanes
 from storage.models import STEP_INFLIGHT, STEP_TERMINAL, Batch, Step, as_utc, utcnow
 from tasks import runtime, waiters
-from tasks.limits import Lane
+from tasks.limits import lane_of
 from tasks.look_timing import duration_key_of
 from tasks.lost_answers import recover_submit
 from tasks.outcomes import NEXT, Outcome, again, fail_step
@@ -41,9 +41,8 @@ def submit(step_id: int) -> Outcome:
     if step.state == "submitting":
         return recover_submit(step, batch, item, previous)
 
-    lane = Lane(batch.id, batch.priority, batch.weight, batch.max_inflight or 0)
     delay = runtime.inflight().acquire_or_wait(
-        step_id, runtime.expected_duration(duration_key_of(step, batch)), lane
+        step_id, runtime.expected_duration(duration_key_of(step, batch)), lane_of(batch)
     )
     if delay:
         # parked (tasks.waiters) at most ``fallback(delay)`` s; the reconciler re-kicks it only past that

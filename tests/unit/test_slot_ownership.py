@@ -1,12 +1,14 @@
-"""Two runs of one step's submit (a re-kicked duplicate and a hand-over, say): one POSTs, and the slot stays
-the step's while its job is in flight. The real limiter scripts on fakeredis, a real SQLite ledger."""
+"""An in-flight slot belongs to a step, and no POST goes out without one: two runs of one step's submit (a
+re-kicked duplicate and a hand-over, say) leave the slot with the one whose job is in flight, and a lost
+answer's re-send waits for a slot like any submitter. The real limiter scripts on fakeredis, a real SQLite
+ledger."""
 
 from __future__ import annotations
 
 import fakeredis
 import pytest
 
-from tasks import runtime, submitting
+from tasks import lost_answers, runtime, submitting
 from tasks.limits import InflightLimiter
 from tasks.outcomes import NEXT
 from tests.engine_fakes import Fakes, one_step_batch
@@ -66,3 +68,21 @@ def test_a_run_that_finds_its_batch_stopped_frees_the_slot_it_took(ledger, limit
     assert submitting.submit(step.id) is NEXT
     assert ledger.step(step.id).state == "planned"
     assert limiter.holders() == set()
+
+
+def test_a_lost_answers_re_send_waits_for_a_slot_when_its_own_ran_out(ledger, limiter, monkeypatch):
+    step = one_step_batch(ledger)
+    posts: list[int] = []
+    monkeypatch.setattr(lost_answers, "post", posting_to(ledger, posts))
+    monkeypatch.setattr(lost_answers, "new_hook", lambda: (None, None))
+    assert ledger.begin_submit_counted(step.id, step.batch_id) == 1  # its POST's answer was lost ...
+    assert limiter.acquire(step.id + 1000) == 0  # ... and its lease ran out: another step holds the one slot
+    step = ledger.step(step.id)
+    batch = ledger.batch(step.batch_id)
+    waiting = lost_answers._post_again(step, batch, None, None, "the list proves absence")
+    assert waiting.action == "again" and waiting.delay > 0 and posts == []
+    assert ledger.step(step.id).submit_attempts == 1  # nothing counted: no POST went out
+    limiter.release(step.id + 1000)
+    assert lost_answers._post_again(ledger.step(step.id), batch, None, None, "absent") is NEXT
+    assert posts == [step.id] and limiter.holders() == {str(step.id)}
+    assert ledger.step(step.id).submit_attempts == 2
