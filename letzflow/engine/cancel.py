@@ -10,10 +10,7 @@ import time
 from collections.abc import Callable
 
 from letzflow.engine.deps import Deps
-from letzflow.engine.stopping import cancel_step
-
-#: The states of a step a cancel ends (a ``submitting`` one is first given time to record its job).
-OPEN = ("planned", "submitting", "submitted", "running")
+from letzflow.engine.stopping import CANCELLABLE, cancel_step
 
 
 def cancel_batch(
@@ -33,7 +30,7 @@ def cancel_batch(
     while ledger.steps_in(batch_id, ("submitting",)) and time.monotonic() < deadline:
         sleep(0.2)
     counts = {"interrupted": 0, "cancelled": 0}
-    for step in ledger.steps_in(batch_id, OPEN):
+    for step in ledger.steps_in(batch_id, CANCELLABLE):
         if step.state in ("submitted", "running") and step.remote_kind == "image":
             counts["interrupted"] += 1
         if cancel_step(deps, step):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from letzai.errors import InsufficientCredits, LetzAIError
 from letzflow.engine.deps import Deps
-from storage.models import STEP_TERMINAL, Step
+from storage.models import Step
 
 if TYPE_CHECKING:  # the client's module imports requests: `letzflow run` imports this module, needs neither
     from letzai.client import LetzAIClient
@@ -22,8 +22,11 @@ log = logging.getLogger(__name__)
 def fail_step(
     deps: Deps, step: Step, expected: tuple[str, ...], message: str, exc: BaseException | None = None
 ) -> None:
-    """Move the step to ``failed`` (from one of ``expected``) with ``message``, and free its slot."""
-    deps.ledger.transition(
+    """Move the step to ``failed`` (from one of ``expected``) with ``message``, and free its slot.
+
+    A step no longer in ``expected`` was moved by another run of its work (a duplicate message), whose job
+    may hold the slot: then nothing changes here."""
+    if deps.ledger.transition(
         step.id,  # type: ignore[arg-type]
         expected,
         "failed",
@@ -32,26 +35,41 @@ def fail_step(
         error_message=message[:2000],
         finished_at=deps.now(),
         next_poll_at=None,
-    )
-    deps.inflight.release(step.id)  # type: ignore[arg-type]
+    ):
+        deps.inflight.release(step.id)  # type: ignore[arg-type]
+
+
+#: The states a cancel ends; a ``ready`` or ``copying`` step's job is done and paid, and is still copied.
+CANCELLABLE = ("planned", "submitting", "submitted", "running")
+#: Reads of a step that keeps moving while it is cancelled (each move is one step along its way).
+CANCEL_READS = 4
 
 
 def cancel_step(deps: Deps, step: Step) -> bool:
-    """Cancel one step: interrupt its image job if one is in flight, release its slot."""
-    if step.state in STEP_TERMINAL:
-        return False
-    if step.state in ("submitted", "running"):
-        interrupt_job(deps.client, step)
-    changed = deps.ledger.transition(
-        step.id,  # type: ignore[arg-type]
-        (step.state,),
-        "cancelled",
-        finished_at=deps.now(),
-        next_poll_at=None,
-        error_message="cancelled by the user",
-    )
-    deps.inflight.release(step.id)  # type: ignore[arg-type]
-    return changed
+    """Cancel one step: interrupt its image job if one is in flight, release its slot. A step that moved
+    meanwhile (``submitted → running``, a POST that answered) is read again and cancelled from where it is
+    now; False when it left the cancellable states (ended, or its job finished)."""
+    for _ in range(CANCEL_READS):
+        if step.state not in CANCELLABLE:
+            return False
+        if step.state in ("submitted", "running"):
+            interrupt_job(deps.client, step)
+        if deps.ledger.transition(
+            step.id,  # type: ignore[arg-type]
+            (step.state,),
+            "cancelled",
+            finished_at=deps.now(),
+            next_poll_at=None,
+            error_message="cancelled by the user",
+        ):
+            deps.inflight.release(step.id)  # type: ignore[arg-type]
+            return True
+        fresh = deps.ledger.step(step.id)  # type: ignore[arg-type]
+        if fresh is None:
+            return False
+        step = fresh
+    log.warning("step %s kept moving while it was cancelled; its own next run cancels it", step.id)
+    return False
 
 
 def interrupt_job(client: LetzAIClient, step: Step) -> None:

@@ -78,3 +78,35 @@ def test_finished_work_is_left_as_it_is(fakes):
     assert counts == {"interrupted": 0, "cancelled": 0}
     assert fakes.ledger.step(ready.id).state == "ready" and fakes.ledger.step(done.id).state == "done"
     assert fakes.client.images.interrupted == []
+
+
+def test_a_step_that_moves_while_it_is_cancelled_is_cancelled_where_it_is_now(fakes, monkeypatch):
+    batch_id, (moving,) = batch_of(fakes, 1)
+    fakes.ledger.update_step(moving.id, state="submitted", remote_id="job-1")
+    real = fakes.ledger.transition
+
+    def its_poll_moves_it_first(step_id, expected, new_state, **values):
+        if expected == ("submitted",):  # the poll saw it working a moment before the cancel's write
+            real(step_id, ("submitted",), "running", progress=40.0)
+        return real(step_id, expected, new_state, **values)
+
+    monkeypatch.setattr(fakes.ledger, "transition", its_poll_moves_it_first)
+    assert cancel_batch(fakes.deps(), batch_id, settle_seconds=0)["cancelled"] == 1
+    assert fakes.ledger.step(moving.id).state == "cancelled"
+    assert fakes.inflight.released == [moving.id]  # freed once, by the write that cancelled it
+
+
+def test_a_step_whose_job_finished_meanwhile_keeps_its_paid_output(fakes, monkeypatch):
+    batch_id, (finishing,) = batch_of(fakes, 1)
+    fakes.ledger.update_step(finishing.id, state="running", remote_id="job-1")
+    real = fakes.ledger.transition
+
+    def its_poll_sees_it_done_first(step_id, expected, new_state, **values):
+        if expected == ("running",):
+            real(step_id, ("running",), "ready", results=[{"url": "https://x/a.png"}])
+        return real(step_id, expected, new_state, **values)
+
+    monkeypatch.setattr(fakes.ledger, "transition", its_poll_sees_it_done_first)
+    assert cancel_batch(fakes.deps(), batch_id, settle_seconds=0)["cancelled"] == 0
+    assert fakes.ledger.step(finishing.id).state == "ready"  # still copied
+    assert fakes.inflight.released == []  # its look that saw it done frees the slot, not the cancel

@@ -86,3 +86,16 @@ def test_a_lost_answers_re_send_waits_for_a_slot_when_its_own_ran_out(ledger, li
     assert lost_answers._post_again(ledger.step(step.id), batch, None, None, "absent") is NEXT
     assert posts == [step.id] and limiter.holders() == {str(step.id)}
     assert ledger.step(step.id).submit_attempts == 2
+
+
+def test_failing_a_step_that_another_run_moved_on_leaves_its_slot(ledger):
+    from letzflow.engine.stopping import fail_step
+
+    fakes = Fakes(ledger)
+    step = one_step_batch(ledger)
+    ledger.update_step(step.id, state="submitted", remote_id="job-1")  # another run's POST answered
+    fail_step(fakes.deps(), step, ("submitting",), "a stale run's verdict")
+    assert ledger.step(step.id).state == "submitted"
+    assert fakes.inflight.released == []  # the job in flight keeps the slot
+    fail_step(fakes.deps(), step, ("submitted",), "the job failed")
+    assert ledger.step(step.id).state == "failed" and fakes.inflight.released == [step.id]
