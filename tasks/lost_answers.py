@@ -124,7 +124,7 @@ def _undecided(step: Step, batch: Batch, looks: int, why: str, delay: float) -> 
         f"({why}); it may have been created and billed. `letzflow retry --unconfirmed {step.batch_id}` sends "
         f"it again (may pay twice); `letzflow retry {step.batch_id}` looks again"
     )
-    ledger.transition(
+    if ledger.transition(
         step.id,
         ("submitting",),
         "unconfirmed",
@@ -133,9 +133,9 @@ def _undecided(step: Step, batch: Batch, looks: int, why: str, delay: float) -> 
         error_message=message[:2000],
         finished_at=utcnow(),
         next_poll_at=None,
-    )
-    runtime.inflight().release(step.id)
-    log.error("step %s: %s", step.id, message)
+    ):  # else another run of this step adopted its job (or ended it), and holds or freed the slot
+        runtime.inflight().release(step.id)
+        log.error("step %s: %s", step.id, message)
     return NEXT
 
 

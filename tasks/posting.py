@@ -93,8 +93,8 @@ def _unsent(step: Step, counts: bool = True) -> None:
     a key or credits refused at every try would fail the step on its next resume)."""
     assert step.id is not None
     values = {} if counts else {"submit_attempts": max(0, step.submit_attempts - 1)}
-    runtime.ledger().transition(step.id, ("submitting",), "planned", **values)
-    runtime.inflight().release(step.id)
+    if runtime.ledger().transition(step.id, ("submitting",), "planned", **values):
+        runtime.inflight().release(step.id)
 
 
 def accepted(
