@@ -32,6 +32,15 @@ class Reads(LedgerBase):
             stmt = select(Step).where(col(Step.webhook_hash) == webhook_hash, col(Step.state).in_(HOOK_OPEN))
             return s.exec(stmt).first()
 
+    def ended_step_by_webhook(self, webhook_hash: str) -> bool:
+        """Whether the step whose last POST carried the token of this hash has left :data:`HOOK_OPEN` (its
+        job was seen ended, or the step was ended): a webhook to it came late, not from a stranger."""
+        with self.session() as s:
+            stmt = select(Step.id).where(
+                col(Step.webhook_hash) == webhook_hash, col(Step.state).not_in(HOOK_OPEN)
+            )
+            return s.exec(stmt).first() is not None
+
     def batch(self, batch_id: str) -> Batch | None:
         with self.session() as s:
             return s.get(Batch, batch_id)

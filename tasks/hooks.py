@@ -215,6 +215,12 @@ def on_webhook(token: str, job_id: str | None = None) -> bool:
     return True
 
 
+def came_late(token: str) -> bool:
+    """Whether a call :func:`on_webhook` turned away carried the token of a step that has ended (its look
+    saw the job done first, or the step was ended), rather than a token letzflow never gave out."""
+    return bool(TOKEN_RE.match(token)) and runtime.ledger().ended_step_by_webhook(token_hash(token))
+
+
 def hooked_job(hook_hash: str | None) -> str | None:
     """The job a webhook call to this POST's token named (:func:`on_webhook`), if any came."""
     if not hook_hash:

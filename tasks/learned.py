@@ -242,10 +242,3 @@ class LearnedDurations:
                 store.save(kind, kind, value, samples)
         except DurationsError as exc:
             log.warning("learned durations: %s", exc)
-
-    def teach(self, key: str, seconds: float) -> None:
-        """Set ``key``'s first-look time outright (the demo seeds its simulator's latencies)."""
-        try:
-            self._write(key, seconds, SEED_WEIGHT, COLD_FIRST_LOOK)
-        except redis.RedisError:
-            return

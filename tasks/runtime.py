@@ -150,11 +150,6 @@ def expected_duration(key: str) -> float:
     return durations().figure(key).wait
 
 
-def learn_duration(key: str, seconds: float) -> None:
-    """Set the learned first-look time of ``key`` (a duration key or a bare kind) outright."""
-    durations().teach(key, seconds)
-
-
 def deps() -> Deps:
     """The engine's collaborators (:class:`letzflow.engine.deps.Deps`): this process's singletons, the
     media download, the UTC clock and the settings values the engine reads. Built once per process."""

@@ -110,15 +110,14 @@ def _run(
             stack.start()
             stack.start_worker(**DEMO_WORKER)
         _use_env(stack.env)
-        if api is None:
-            _teach_sim_durations()
         _print_stack(console, stack, time.monotonic() - started)
         ok = _run_batch(console, stack, spec, out, timeout=REAL_TIMEOUT if api else SIM_TIMEOUT)
         if stack.webhooks is not None:
             seen = stack.webhooks.health()
             console.print(
                 f"webhooks: {seen.get('accepted', 0)} calls woke a poll, "
-                f"{seen.get('unknown', 0)} carried an unknown or expired token",
+                f"{seen.get('late', 0)} came after a look had seen their job done, "
+                f"{seen.get('unknown', 0)} carried an unknown token",
                 highlight=False,
             )
         return EXIT_OK if ok else EXIT_FAILED
@@ -186,15 +185,6 @@ def _print_stack(console: Console, stack: EmbeddedStack, took: float) -> None:
         highlight=False,
         soft_wrap=True,
     )
-
-
-def _teach_sim_durations() -> None:
-    """Seed the learned job durations with the simulator's latencies, so the first polls are not timed
-    for the real API's 15 s images and 90 s videos (the engine learns them anyway, more slowly)."""
-    from tasks import runtime
-
-    for kind in ("image", "image_edit", "upscale", "video", "model"):
-        runtime.learn_duration(kind, float(DEMO_SIM[f"latency_{kind}"]))
 
 
 def _watch(console: Console, ledger: Any, batch_id: str, stack: EmbeddedStack, timeout: float) -> Any:

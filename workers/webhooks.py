@@ -9,8 +9,10 @@ A call is a hint, nothing more (LetzAI's webhooks are unsigned and their body is
 URLs are never used (the woken poll looks with a ``GET``); the job id it names (a UUID, either shape) is
 passed along, and kept only for a step whose POST answer was lost, as a candidate that step's recovery
 confirms with a ``GET`` (an upscale object echoes nothing else that could identify it). An unknown
-or expired token gets a bare 404: nothing is enqueued and nothing is written. Tokens are never logged:
-the access log shows the path with the token cut off.
+or expired token gets a bare 404: nothing is enqueued and nothing is written; ``/healthz`` counts the
+calls for steps that had ended (``late``: the look saw the job done first) apart from tokens letzflow
+never gave out (``unknown``). Tokens are never logged: the access log shows the path with the token cut
+off.
 
 Lookups run on a small thread pool; when :data:`MAX_PENDING` calls are waiting for it, further calls get
 503 with ``Retry-After`` instead of queueing without bound. TLS is the reverse proxy's job (README).
@@ -75,12 +77,13 @@ def body_shape(body: bytes) -> str:
 class Receiver:
     """What the handlers share: the lookup pool, the count of waiting calls, and what was answered."""
 
-    def __init__(self, wake: Any = None) -> None:
+    def __init__(self, wake: Any = None, late: Any = None) -> None:
         if wake is None:
-            from tasks.hooks import on_webhook
+            from tasks.hooks import came_late, on_webhook
 
-            wake = on_webhook
+            wake, late = on_webhook, came_late
         self.wake = wake
+        self.late = late or (lambda token: False)
         self.pool = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="webhook")
         self.pending = 0
         self.counts: Counter[str] = Counter()
@@ -100,9 +103,7 @@ class HookHandler(tornado.web.RequestHandler):
         r.pending += 1
         try:
             body = self.request.body
-            woke = await asyncio.get_running_loop().run_in_executor(
-                r.pool, lambda: r.wake(token, job_id_of(body))
-            )
+            woke = await asyncio.get_running_loop().run_in_executor(r.pool, lambda: self._answer(token, body))
         except Exception:
             log.exception("webhook: the lookup failed")
             r.counts["error"] += 1
@@ -111,14 +112,21 @@ class HookHandler(tornado.web.RequestHandler):
             return
         finally:
             r.pending -= 1
-        if not woke:
-            r.counts["unknown"] += 1
+        if woke != "accepted":
+            r.counts[woke] += 1
             self.set_status(404)
             return
         r.counts["accepted"] += 1
         if log.isEnabledFor(logging.DEBUG):  # parsing a body of up to 2 MiB only to log its shape
             log.debug("webhook accepted (%s body)", body_shape(self.request.body))
         self.set_status(202)
+
+    def _answer(self, token: str, body: bytes) -> str:
+        """``accepted`` (a poll woken, or a lost answer's job kept), ``late`` or ``unknown`` (both 404)."""
+        r = self.receiver
+        if r.wake(token, job_id_of(body)):
+            return "accepted"
+        return "late" if r.late(token) else "unknown"
 
 
 class HealthHandler(tornado.web.RequestHandler):
@@ -186,9 +194,12 @@ async def _serve_until(receiver: Receiver, host: str, port: int, stopping: async
     await server.close_all_connections()
 
 
-def start_receiver(host: str = "127.0.0.1", port: int = 0, wake: Any = None) -> RunningReceiver:
-    """Serve in a background thread; ``wake`` replaces :func:`tasks.hooks.on_webhook` (tests)."""
-    receiver = Receiver(wake)
+def start_receiver(
+    host: str = "127.0.0.1", port: int = 0, wake: Any = None, late: Any = None
+) -> RunningReceiver:
+    """Serve in a background thread; ``wake`` and ``late`` replace :func:`tasks.hooks.on_webhook` and
+    :func:`tasks.hooks.came_late` (tests)."""
+    receiver = Receiver(wake, late)
     loop = asyncio.new_event_loop()
     stopping = asyncio.Event()
     box: dict[str, Any] = {"ready": threading.Event()}

@@ -212,7 +212,12 @@ def test_demo_with_webhooks_sees_jobs_by_their_webhooks_and_leaves_nothing_runni
     receiver = re.search(r"webhook receiver http://127\.0\.0\.1:(\d+)/letzflow", run.output)
     assert receiver, run.output
     assert "6 of 6 items done" in run.output
-    woke = re.search(r"webhooks: (\d+) calls woke a poll, (\d+) carried an unknown", run.output)
-    assert woke and int(woke.group(1)) >= 6 * 4 and int(woke.group(2)) == 0, run.output
+    woke = re.search(
+        r"webhooks: (\d+) calls woke a poll, (\d+) came after .*, (\d+) carried an unknown", run.output
+    )
+    assert woke, run.output
+    accepted, late, unknown = (int(g) for g in woke.groups())
+    # every job's webhook came (the first looks of a cold start may see a short job done before its call)
+    assert accepted + late >= 6 * 4 and accepted >= late and unknown == 0, run.output
     assert len(run.descendants) >= 5, "redis, S3, simulator, receiver and a worker ran as children"
     assert_nothing_left(run, [*ports, receiver.group(1)], stack_dir)

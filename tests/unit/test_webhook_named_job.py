@@ -121,3 +121,12 @@ def test_a_late_call_for_a_paused_batch_reopens_the_step_for_its_resume(fakes, m
     assert hooks.on_webhook(token, JOB)
     assert fakes.ledger.step(step.id).state == "submitting"
     assert fakes.ledger.batch(step.batch_id).state == "paused"
+
+
+def test_a_token_of_an_ended_step_came_late_and_a_strangers_did_not(fakes):
+    running, token = step_in(fakes, "running")
+    assert not hooks.came_late(token)  # open: on_webhook wakes it
+    fakes.ledger.update_step(running.id, state="done")
+    assert hooks.came_late(token)
+    assert not hooks.came_late(new_token())  # never given out
+    assert not hooks.came_late("not a token")

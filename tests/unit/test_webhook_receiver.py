@@ -47,6 +47,19 @@ def test_known_token_is_accepted_in_either_body_shape_unknown_is_a_bare_404(rece
     assert token not in caplog.text and "/letzflow/…" in caplog.text
 
 
+def test_a_call_for_an_ended_step_is_counted_late_apart_from_strangers() -> None:
+    ended = new_token()
+    running = start_receiver(wake=lambda token, job_id=None: False, late=lambda token: token == ended)
+    try:
+        base = f"http://127.0.0.1:{running.port}/letzflow"
+        assert requests.post(f"{base}/{ended}", json={"id": "j"}, timeout=5).status_code == 404
+        assert requests.post(f"{base}/{new_token()}", json={"id": "j"}, timeout=5).status_code == 404
+        health = requests.get(f"http://127.0.0.1:{running.port}/healthz", timeout=5).json()
+        assert health["late"] == 1 and health["unknown"] == 1 and "accepted" not in health
+    finally:
+        running.stop()
+
+
 def test_body_shapes() -> None:
     assert body_shape(json.dumps({"id": "x", "status": "ready"}).encode()) == "object"
     assert body_shape(json.dumps({"event": "video.ready", "data": {"id": "x"}}).encode()) == "event"
