@@ -84,6 +84,25 @@ def test_a_broken_download_is_retried_and_the_step_stays_copying(fakes):
     )
 
 
+def test_a_run_whose_download_broke_leaves_a_step_another_run_finished_as_it_is(fakes, monkeypatch):
+    fakes.host.media = {"https://cdn.test/a": (PNG, "image/png")}
+    step = ready(fakes, [{"url": "https://cdn.test/a", "image_id": "img-a"}])
+    real_open = fakes.host.open
+
+    def the_other_run_finishes_first(url):
+        # a duplicate run of this copy stores the image and ends the step while this one's download breaks
+        monkeypatch.setattr(fakes.host, "open", real_open)
+        assert copy(fakes.deps(), step.id) == NEXT
+        raise ConnectError("media host unreachable (ConnectionError)")
+
+    monkeypatch.setattr(fakes.host, "open", the_other_run_finishes_first)
+    assert copy(fakes.deps(), step.id).action == "again"
+    after = fakes.ledger.step(step.id)
+    assert after.state == "done" and after.error_class is None and after.error_message is None
+    assert after.errors_in_row == 0 and after.next_poll_at is None
+    assert copy(fakes.deps(), step.id) == NEXT  # its retry finds the step done
+
+
 def test_a_short_download_is_not_stored_and_is_retried(fakes):
     fakes.host.media = {"https://cdn.test/a": (PNG, "image/png")}
     fakes.host.short = {"https://cdn.test/a"}
