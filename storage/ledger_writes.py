@@ -96,9 +96,13 @@ class StepWrites(LedgerBase):
             .values(jobs_submitted=Batch.jobs_submitted - 1)
         )
 
-    def update_step(self, step_id: int, **values: Any) -> None:
+    def update_step(self, step_id: int, *, while_in: Sequence[str] = (), **values: Any) -> bool:
+        """Write ``values`` to the step; with ``while_in``, only while its state is one of those (another run
+        of its work may have moved it on). True when the row was written."""
         values.setdefault("updated_at", utcnow())
-        self._update(STEP_TABLE, step_id, values)
+        if while_in:
+            return self._update(STEP_TABLE, step_id, values, guard="state", expected=while_in) == 1
+        return self._update(STEP_TABLE, step_id, values) == 1
 
     def bump_polls(self, step_id: int, **values: Any) -> None:
         values.setdefault("updated_at", utcnow())

@@ -107,6 +107,7 @@ def _undecided(step: Step, batch: Batch, looks: int, why: str, delay: float) -> 
     if looks < s.letzflow_list_attempts:
         ledger.update_step(
             step.id,
+            while_in=("submitting",),  # another run may have adopted its job: its GET count starts at 0
             errors_in_row=looks,
             error_message=f"answer lost; looking for its job ({looks}/{s.letzflow_list_attempts}): {why}"[
                 :2000

@@ -104,11 +104,9 @@ def _copy_failed(deps: Deps, step: Step, exc: Exception) -> Outcome:
     errors = step.errors_in_row + 1
     decision = classify(exc, Call.COPY, errors)
     if decision.action is Action.RETRY:
-        # guarded: another run of this copy may have stored everything and ended the step meanwhile
-        deps.ledger.transition(
+        deps.ledger.update_step(
             step.id,  # type: ignore[arg-type]
-            ("copying",),
-            "copying",
+            while_in=("copying",),  # another run of this copy may have stored everything meanwhile
             errors_in_row=errors,
             error_class=type(exc).__name__,
             error_message=f"copy: {decision.reason}"[:2000],

@@ -61,6 +61,7 @@ def _not_seen(
         case Action.RETRY:
             deps.ledger.update_step(
                 step.id,  # type: ignore[arg-type]
+                while_in=LOOKED_AT,  # not over a copy's own count, should another look have seen it done
                 errors_in_row=step.errors_in_row + (1 if decision.counts else 0),
                 next_poll_at=now + timedelta(seconds=decision.delay + 30),
             )

@@ -122,6 +122,24 @@ def test_a_failed_get_is_retried_and_counted(fakes):
     assert fakes.inflight.released == []
 
 
+def test_a_failed_get_of_a_job_another_look_saw_done_leaves_its_step_as_it_is(fakes, monkeypatch):
+    step = submitted(fakes.ledger, one_step_batch(fakes.ledger), "job-1")
+    images = fakes.client.images
+    real_get = images.get
+
+    def another_look_sees_it_done_first(job_id):
+        # a duplicate poll message's look gets the job ready while this one's GET fails
+        monkeypatch.setattr(images, "get", real_get)
+        images.jobs["job-1"] = READY
+        assert poll(fakes.deps(), step.id).action == "next"
+        raise ServerError(503, "busy")
+
+    monkeypatch.setattr(images, "get", another_look_sees_it_done_first)
+    assert poll(fakes.deps(), step.id).action == "again"
+    after = fakes.ledger.step(step.id)
+    assert after.state == "ready" and after.errors_in_row == 0  # the copy's retry count starts at 0
+
+
 def test_a_get_that_fails_past_the_deadline_interrupts_the_job(fakes):
     step = submitted(fakes.ledger, one_step_batch(fakes.ledger), "job-1", age=601.0, deadline=600)
     fakes.client.images.jobs["job-1"] = ServerError(503, "busy")
