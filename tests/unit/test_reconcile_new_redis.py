@@ -10,9 +10,9 @@ import fakeredis
 import pytest
 
 from storage.models import utcnow
-from tasks import pipelines, reconcile, runtime
+from tasks import reconcile, runtime
 from tasks.limits import InflightLimiter
-from tasks.liveness import CRASH_KEY, Liveness
+from tasks.liveness import CRASH_KEY, EPOCH_KEY, Liveness
 
 
 @pytest.fixture
@@ -24,7 +24,6 @@ def kicked(ledger, monkeypatch):
     monkeypatch.setattr(reconcile, "grace", lambda: timedelta(seconds=10))
     sent: list[int] = []
     monkeypatch.setattr(reconcile, "enqueue_item", sent.append)
-    monkeypatch.setattr(pipelines, "enqueue_item", sent.append)
     return r, sent
 
 
@@ -34,7 +33,7 @@ def test_a_new_redis_under_an_idle_ledger_opens_no_crash_window(ledger, kicked):
     assert sent == []
     assert done["dead_workers"] == 0 and done["rekicked"] == 0
     assert not r.exists(CRASH_KEY)  # the next passes keep the usual grace
-    assert r.exists("letzflow:epoch")  # and a later loss of the data is noticed
+    assert r.exists(EPOCH_KEY)  # and a later loss of the data is noticed
 
 
 def test_an_emptied_redis_under_a_running_batch_re_kicks_its_queued_items(ledger, batch, kicked):
